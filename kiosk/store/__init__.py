@@ -1,0 +1,132 @@
+"""The centre's local storage: a durable, journaled TinyDB in the data directory.
+
+`Store` is the small facade the use cases talk to: documents keyed by their `id`, atomic
+transactions, compaction. Readers get copies, so no caller can change stored state by accident.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Iterable
+
+from kiosk.clock import SystemClock, iso
+from kiosk.ids import new_ulid
+from kiosk.store.journal import (KioskDB, JournalStorage, StoreCorrupt, StoreError, StoreFailed,
+                                 StoreLocked, write_atomic)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Store", "StoreError", "StoreLocked", "StoreCorrupt", "StoreFailed", "read_acked_seq"]
+
+
+def read_acked_seq(data_dir: Path) -> int:
+    """The last commit central has acknowledged (written by the sync agent), 0 when never synced."""
+    try:
+        state = json.loads((data_dir / "sync" / "state.json").read_text(encoding="utf-8"))
+        return int(state.get("acked_seq", 0))
+    except FileNotFoundError:
+        return 0
+    except (ValueError, TypeError, AttributeError) as exc:
+        log.warning("ignoring unreadable sync state: %s", exc)
+        return 0
+
+
+def device_identity(data_dir: Path, clock) -> str:
+    """This machine's device id, created once on first start and kept in DATA/device.json."""
+    path = data_dir / "device.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["device_id"]
+    except FileNotFoundError:
+        device_id = new_ulid()
+        body = {"device_id": device_id, "created_at": iso(clock.now())}
+        write_atomic(path, json.dumps(body).encode("utf-8"))
+        return device_id
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StoreCorrupt(f"{path} is unreadable ({exc}); restore it from a backup") from exc
+
+
+class Store:
+    """Documents by table and id on a KioskDB; every write durable before it returns."""
+
+    def __init__(self, data_dir: str | os.PathLike, *, clock=None, fsync: bool = True):
+        """Open the store under `data_dir/store` (creating it), taking the single-writer lock."""
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.clock = clock or SystemClock()
+        self.device_id = device_identity(self.data_dir, self.clock)
+        self.db = KioskDB(self.data_dir / "store", storage=JournalStorage, clock=self.clock,
+                          fsync=fsync, acked_seq=lambda: read_acked_seq(self.data_dir))
+        self.storage: JournalStorage = self.db.storage
+
+    @property
+    def directory(self) -> Path:
+        """The store's own folder (snapshot, journal, lock)."""
+        return self.storage.directory
+
+    @property
+    def seq(self) -> int:
+        """The last durable commit's sequence number."""
+        return self.storage.seq
+
+    @property
+    def lock(self):
+        """The re-entrant lock that serialises every read and write."""
+        return self.storage.lock
+
+    def transaction(self, origin: str | None = None):
+        """Make every change inside the block one atomic, durable commit."""
+        return self.storage.transaction(origin)
+
+    def get(self, table: str, key: str) -> dict | None:
+        """A copy of one document, or None."""
+        with self.storage.lock:
+            doc = self.storage.tables.get(table, {}).get(key)
+            return copy.deepcopy(doc) if doc is not None else None
+
+    def all(self, table: str) -> list[dict]:
+        """Copies of every document of a table."""
+        with self.storage.lock:
+            return copy.deepcopy(list(self.storage.tables.get(table, {}).values()))
+
+    def find(self, table: str, predicate: Callable[[dict], bool]) -> list[dict]:
+        """Copies of the documents for which `predicate` is true."""
+        with self.storage.lock:
+            return [copy.deepcopy(d) for d in self.storage.tables.get(table, {}).values() if predicate(d)]
+
+    def count(self, table: str) -> int:
+        """Number of documents in a table."""
+        with self.storage.lock:
+            return len(self.storage.tables.get(table, {}))
+
+    def put(self, table: str, doc: dict) -> None:
+        """Insert or replace the document whose key is doc["id"]."""
+        key = doc.get("id")
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"a {table} document needs a non-empty string id")
+        stored = copy.deepcopy(doc)
+        self.db.table(table)._update_table(lambda t: t.__setitem__(key, stored))
+
+    def put_many(self, table: str, docs: Iterable[dict]) -> None:
+        """Insert or replace several documents in one commit."""
+        with self.transaction():
+            for doc in docs:
+                self.put(table, doc)
+
+    def delete(self, table: str, key: str) -> bool:
+        """Remove a document; False when there was none."""
+        with self.storage.lock:
+            if key not in self.storage.tables.get(table, {}):
+                return False
+            self.db.table(table)._update_table(lambda t: t.pop(key))
+            return True
+
+    def compact(self) -> dict:
+        """Write a snapshot and trim the journal (safe while serving)."""
+        return self.storage.compact()
+
+    def close(self) -> None:
+        """Release the store (the lock goes with it)."""
+        self.db.close()
