@@ -1,0 +1,120 @@
+"""The centre app's factory: `flask --app kiosk ...` and the tests both start here."""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from kiosk import config as config_mod
+from kiosk.clock import SystemClock
+from kiosk.events import Broker
+from kiosk.security import TokenSigner
+from kiosk.store import Store
+from kiosk.store.journal import write_atomic
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class KioskState:
+    """Per-app collaborators. The store opens on first use, so commands that must not take the
+    writer's lock (sync, check of a running kiosk) never do."""
+
+    def __init__(self, app: Flask, *, store=None, printer=None, clock=None):
+        """Remember what was injected; build the rest lazily."""
+        self.app = app
+        self.clock = clock or SystemClock()
+        self.events = Broker()
+        self.tokens = TokenSigner(app.config["SECRET_KEY"], app.config["TOKEN_TTL_MIN"] * 60)
+        self._store = store
+        self._printer = printer
+        self._centre = None
+        self._lock = threading.Lock()
+        self.background: list[threading.Thread] = []
+        self.stopping = threading.Event()
+
+    @property
+    def centre(self):
+        """The use cases' collaborators (opens the store the first time)."""
+        if self._centre is None:
+            with self._lock:
+                if self._centre is None:
+                    from kiosk.services import Centre
+                    store = self._store or Store(self.app.config["DATA_DIR"], clock=self.clock)
+                    self._centre = Centre(store=store, clock=self.clock, events=self.events,
+                                          config=self.app.config, printer=self._printer)
+        return self._centre
+
+    def close(self) -> None:
+        """Stop background work and release the store."""
+        self.stopping.set()
+        for thread in self.background:
+            thread.join(timeout=5)
+        if self._printer is not None and hasattr(self._printer, "close"):
+            self._printer.close()
+        if self._centre is not None:
+            self._centre.store.close()
+            self._centre = None
+
+
+def kiosk() -> KioskState:
+    """The current app's KioskState."""
+    return current_app.extensions["kiosk"]
+
+
+def _secret_key(data_dir: Path) -> str:
+    """The session/token signing key: generated once per centre machine, kept in the data directory."""
+    path = data_dir / "secret.key"
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        write_atomic(path, key.encode("ascii"), mode=0o600)
+        return key
+
+
+def create_app(config: dict | None = None, *, store=None, printer=None, clock=None) -> Flask:
+    """Build the centre app; `config` overrides settings, the keywords inject collaborators (tests)."""
+    app = Flask("kiosk", root_path=str(ROOT / "kiosk"), template_folder=str(ROOT / "templates"),
+                instance_path=os.environ.get("KIOSK_INSTANCE_PATH") or str(ROOT / "instance"))
+    settings = config_mod.load(app.instance_path, config)
+    app.config.update(settings)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _secret_key(app.config["DATA_DIR"])
+    app.json.ensure_ascii = False
+    app.extensions["kiosk"] = KioskState(app, store=store, printer=printer, clock=clock)
+
+    from kiosk.web import api, errors, home
+    errors.register(app)
+    app.register_blueprint(home.bp)
+    app.register_blueprint(api.bp)
+
+    from kiosk import cli
+    cli.register(app)
+    return app
+
+
+def start_background(app: Flask) -> None:
+    """Start the housekeeping thread of a serving kiosk (compaction); tests call it explicitly."""
+    state: KioskState = app.extensions["kiosk"]
+
+    def housekeeping():
+        """Snapshot the store every COMPACT_EVERY commits, so start-up replay stays short."""
+        while not state.stopping.wait(10):
+            try:
+                storage = state.centre.store.storage
+                if storage.seq - storage.snapshot_seq >= app.config["COMPACT_EVERY"]:
+                    log.info("compacting the store at commit %d", storage.seq)
+                    storage.compact()
+            except Exception:
+                log.exception("housekeeping failed")
+
+    thread = threading.Thread(target=housekeeping, name="kiosk-housekeeping", daemon=True)
+    thread.start()
+    state.background.append(thread)

@@ -1,0 +1,83 @@
+"""Command line: `flask --app kiosk demo-data | serve | compact | check` (same use cases as the screens)."""
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+from flask import Flask, current_app
+
+from kiosk import services
+from kiosk.store import StoreError
+
+log = logging.getLogger(__name__)
+
+
+def _centre():
+    """The current app's centre, or a clean exit with the store's own explanation."""
+    try:
+        return current_app.extensions["kiosk"].centre
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command("demo-data")
+def demo_data_command():
+    """Load the demo centre (services A, B, C; counters 1-3; staff demo/0000 and super/9999)."""
+    created = services.load_demo_data(_centre())
+    click.echo("demo centre loaded: " + ", ".join(f"{v} new {k}" for k, v in created.items()))
+    click.echo("DEMO ONLY: attendant 'demo' PIN 0000, supervisor 'super' PIN 9999. "
+               "Replace these before serving citizens.")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=24, show_default=True, type=click.IntRange(4, 256),
+              help="worker threads (each open live-update stream holds one)")
+def serve_command(host, port, threads):
+    """Run the production server (waitress) with the store and background jobs."""
+    from waitress import serve
+
+    from kiosk.app import start_background
+    app: Flask = current_app._get_current_object()
+    centre = _centre()
+    start_background(app)
+    click.echo(f"centre {app.config['CENTRE']}: {centre.store.count('tickets')} tickets stored, "
+               f"data in {app.config['DATA_DIR']}; serving on http://{host}:{port}/")
+    try:
+        serve(app, host=host, port=port, threads=threads, channel_timeout=120, ident="kiosk")
+    finally:
+        app.extensions["kiosk"].close()
+
+
+@click.command("compact")
+def compact_command():
+    """Write a snapshot and trim journal segments already acknowledged by central."""
+    result = _centre().store.compact()
+    click.echo(f"snapshot at commit {result['seq']} ({result['snapshot_bytes']} bytes); "
+               f"{result['segments_removed']} journal segments removed")
+
+
+@click.command("check")
+def check_command():
+    """Check the store, the audit chain and the configuration; exit 1 when something is wrong."""
+    app = current_app
+    click.echo(f"configuration: centre {app.config['CENTRE']}, time zone {app.config['TIMEZONE']}, "
+               f"data directory {app.config['DATA_DIR']}")
+    centre = _centre()
+    torn = centre.store.storage.recovered_torn_bytes
+    click.echo(f"ok    store opened at commit {centre.store.seq}"
+               + (f" (cut {torn} torn bytes left by a crash)" if torn else ""))
+    failed = False
+    for ok, message in services.check(centre):
+        click.echo(("ok    " if ok else "FAIL  ") + message)
+        failed |= not ok
+    if failed:
+        sys.exit(1)
+
+
+def register(app: Flask) -> None:
+    """Add the kiosk's commands, and those of the parts that provide one."""
+    for command in (demo_data_command, serve_command, compact_command, check_command):
+        app.cli.add_command(command)

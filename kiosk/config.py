@@ -1,0 +1,85 @@
+"""Configuration: defaults, then instance/kiosk.toml, then KIOSK_* environment variables, then the
+`config` mapping handed to create_app (tests). Every value is checked at start-up, so a typo stops
+the kiosk with a message naming the setting instead of failing later in front of a citizen."""
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+DEFAULTS: dict = {
+    "DATA_DIR": None,                 # default: <instance>/data
+    "CENTRE": "DEMO",                 # centre code, as enrolled at central
+    "CENTRE_NAMES": {"ar": "مركز الخدمات العامة", "ckb": "ناوەندی خزمەتگوزارییە گشتییەکان",
+                     "en": "Public Service Centre"},
+    "TIMEZONE": "Asia/Baghdad",       # the service day and the times printed on tickets
+    "LANGUAGES": ["ar", "ckb", "en"],
+    "DEFAULT_LANGUAGE": "ar",
+    "PRINTER_URL": "",                # empty: preview:// (PNG/PDF files in the data directory)
+    "PUBLIC_URL": "http://kiosk.local",  # base of the ticket QR on screen and on paper
+    "PRIORITY_RATIO": 2,              # priority calls before a waiting normal ticket gets its turn
+    "MAX_WAIT_MIN": 45,               # after this a ticket jumps ahead of both queues
+    "IDLE_RESET_S": 30,               # citizen screen back to the language choice
+    "STAFF_IDLE_MIN": 20,             # attendant session expiry without activity
+    "TOKEN_TTL_MIN": 12 * 60,         # API bearer tokens
+    "TICKET_RATE_PER_MIN": 60,        # tickets per minute from one terminal address
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "SECRET_KEY": None,               # default: generated once into <data>/secret.key
+    "COMPACT_EVERY": 5000,            # commits between automatic snapshots
+    "INBOX_POLL_S": 5.0,              # how often pulled configuration is looked for
+}
+
+_INT_KEYS = ("PRIORITY_RATIO", "MAX_WAIT_MIN", "IDLE_RESET_S", "STAFF_IDLE_MIN", "TOKEN_TTL_MIN",
+             "TICKET_RATE_PER_MIN", "MAX_CONTENT_LENGTH", "COMPACT_EVERY")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names it and where it came from."""
+
+
+def load(instance_path: str | os.PathLike, overrides: dict | None = None,
+         environ: dict | None = None) -> dict:
+    """Merge defaults, kiosk.toml, KIOSK_* environment and overrides; validate; return the result."""
+    environ = os.environ if environ is None else environ
+    config = dict(DEFAULTS)
+    source = {k: "default" for k in config}
+    toml_path = Path(instance_path) / "kiosk.toml"
+    if toml_path.exists():
+        try:
+            data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{toml_path} is not valid TOML: {exc}") from exc
+        for key, value in data.items():
+            name = key.upper()
+            if name not in DEFAULTS:
+                raise ConfigError(f"{toml_path}: unknown setting {key!r}")
+            config[name], source[name] = value, str(toml_path)
+    for name in DEFAULTS:
+        env_name = f"KIOSK_{name}"
+        if env_name in environ:
+            config[name], source[name] = environ[env_name], env_name
+    for key, value in (overrides or {}).items():
+        config[key], source[key] = value, "create_app(config=...)"
+    for name in _INT_KEYS:
+        try:
+            config[name] = int(config[name])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a whole number (from {source[name]}), got {config[name]!r}") from None
+        if config[name] < 0:
+            raise ConfigError(f"{name} must not be negative (from {source[name]})")
+    if isinstance(config["LANGUAGES"], str):
+        config["LANGUAGES"] = [x.strip() for x in config["LANGUAGES"].split(",") if x.strip()]
+    unknown = set(config["LANGUAGES"]) - {"ar", "ckb", "en"}
+    if unknown or not config["LANGUAGES"]:
+        raise ConfigError(f"LANGUAGES may contain ar, ckb and en only (from {source['LANGUAGES']})")
+    if config["DEFAULT_LANGUAGE"] not in config["LANGUAGES"]:
+        raise ConfigError("DEFAULT_LANGUAGE must be one of LANGUAGES")
+    if config["PRIORITY_RATIO"] < 1:
+        raise ConfigError("PRIORITY_RATIO must be at least 1")
+    try:
+        from zoneinfo import ZoneInfo
+        ZoneInfo(config["TIMEZONE"])
+    except Exception:
+        raise ConfigError(f"TIMEZONE {config['TIMEZONE']!r} is not a known time zone (from {source['TIMEZONE']})") from None
+    config["DATA_DIR"] = Path(config["DATA_DIR"] or Path(instance_path) / "data").resolve()
+    return config

@@ -1,0 +1,500 @@
+"""Use cases of the centre: issue, call and serve tickets, staff login, configuration, statistics.
+
+Each function takes the centre's collaborators (`Centre`) and plain values, never a request, so the
+web screens, the JSON API and the command line all run the same code.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from kiosk.clock import iso, parse_iso
+from kiosk.domain import audit, policy
+from kiosk.domain.errors import (Forbidden, NotFound, ServiceUnavailable,
+                                 Unauthorized, UnknownService, ValidationFailed)
+from kiosk.domain.tickets import TRANSITIONS, State, new_ticket, transition
+from kiosk.events import Broker
+from kiosk.ids import new_ulid
+from kiosk.security import hash_pin, verify_pin
+from kiosk.store import Store
+from kiosk.store.queue import TicketRepository
+
+log = logging.getLogger(__name__)
+
+LANGS = ("ar", "ckb", "en")
+NORMAL = policy.NORMAL
+COUNTER_STATUSES = ("open", "break", "closed")
+
+
+@dataclass
+class Centre:
+    """Everything a use case may need, built once by create_app (or by a test)."""
+
+    store: Store
+    clock: object
+    events: Broker
+    config: dict
+    printer: object | None = None     # has print_ticket(ticket_view, service); None prints nothing
+    tickets: TicketRepository = field(init=False)
+    issue_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self):
+        """Index the tickets already stored."""
+        self.tickets = TicketRepository(self.store)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The centre's time zone (service day boundaries)."""
+        return ZoneInfo(self.config["TIMEZONE"])
+
+    def today(self, now: dt.datetime | None = None) -> str:
+        """The service day (local date) of `now`."""
+        return (now or self.clock.now()).astimezone(self.tz).date().isoformat()
+
+
+# -- configuration ---------------------------------------------------------------------------------
+
+def services_list(c: Centre, *, active_only: bool = False) -> list[dict]:
+    """Configured services, by code."""
+    docs = sorted(c.store.all("services"), key=lambda s: s["code"])
+    return [s for s in docs if s.get("active", True)] if active_only else docs
+
+
+def get_service(c: Centre, code: str) -> dict:
+    """One service, or UnknownService."""
+    doc = c.store.get("services", code) if isinstance(code, str) else None
+    if doc is None:
+        raise UnknownService(f"unknown service {code!r}", service=code)
+    return doc
+
+
+def counters_list(c: Centre) -> list[dict]:
+    """Configured counters with their live status."""
+    states = {s["id"]: s for s in c.store.all("counter_state")}
+    out = []
+    for counter in sorted(c.store.all("counters"), key=lambda x: (len(x["id"]), x["id"])):
+        state = states.get(counter["id"], {})
+        out.append({**counter, "status": state.get("status", "closed"), "staff": state.get("staff")})
+    return out
+
+
+def get_counter(c: Centre, counter_id: str) -> dict:
+    """One counter, or NotFound."""
+    doc = c.store.get("counters", counter_id) if isinstance(counter_id, str) else None
+    if doc is None:
+        raise NotFound(f"unknown counter {counter_id!r}", counter=counter_id)
+    return doc
+
+
+def priority_classes(c: Centre) -> list[dict]:
+    """Active priority classes, by rank."""
+    return sorted((p for p in c.store.all("priority_classes") if p.get("active", True)), key=lambda p: p["rank"])
+
+
+def queue_policy(c: Centre) -> policy.Policy:
+    """The call-next rule's parameters: central's `settings/queue` if pulled, else local config."""
+    settings = c.store.get("settings", "queue") or {}
+    return policy.Policy(ratio=int(settings.get("priority_ratio", c.config["PRIORITY_RATIO"])),
+                         max_wait_s=int(settings.get("max_wait_min", c.config["MAX_WAIT_MIN"])) * 60)
+
+
+def _ranks(c: Centre) -> dict[str, int]:
+    """Priority class ranks (normal tickets rank after every class)."""
+    ranks = {p["id"]: int(p["rank"]) for p in c.store.all("priority_classes")}
+    ranks[NORMAL] = max(ranks.values(), default=0) + 1
+    return ranks
+
+
+# -- tickets ---------------------------------------------------------------------------------------
+
+def ticket_view(c: Centre, ticket: dict) -> dict:
+    """The API's TICKET: the stored ticket plus its place in the queue, wait estimate and QR text."""
+    view = {k: v for k, v in ticket.items() if k not in ("device",)}
+    view["qr"] = f"{c.config['PUBLIC_URL'].rstrip('/')}/t/{ticket['id']}"
+    if ticket["state"] == State.WAITING.value:
+        same = c.tickets.waiting_for([ticket["service"]])
+        ahead = policy.position(ticket, same, _ranks(c))
+        view["ahead"] = ahead
+        view["estimated_wait_s"] = policy.estimate_wait_s(
+            ahead + 1, c.tickets.recent_service_s(ticket["service"]), _open_counters_for(c, ticket["service"]))
+    else:
+        view["ahead"] = 0
+        view["estimated_wait_s"] = 0
+    return view
+
+
+def _open_counters_for(c: Centre, service: str) -> int:
+    """How many open counters serve a service."""
+    states = {s["id"]: s.get("status") for s in c.store.all("counter_state")}
+    return sum(1 for k in c.store.all("counters")
+               if service in k.get("services", []) and states.get(k["id"]) == "open")
+
+
+def issue_ticket(c: Centre, *, service: str, priority: str = NORMAL, lang: str | None = None) -> dict:
+    """Store a waiting ticket with the service's next number, then try to print it.
+
+    The ticket is durable before this returns; printing happens after saving, so a paper jam or a
+    missing printer never loses a ticket or delays the answer.
+    """
+    lang = lang or c.config["DEFAULT_LANGUAGE"]
+    if lang not in LANGS:
+        raise ValidationFailed("unsupported language", {"lang": "must be one of ar, ckb, en"})
+    svc = get_service(c, service)
+    if priority != NORMAL and priority not in {p["id"] for p in priority_classes(c)}:
+        raise ValidationFailed("unknown priority class", {"priority": f"must be normal or one of the configured classes"})
+    if not svc.get("active", True):
+        raise ServiceUnavailable(f"service {service} is not taking tickets now", service=service, why="inactive")
+    with c.store.lock, c.issue_lock:
+        now = c.clock.now()
+        day = c.today(now)
+        numbering_id = f"{day}:{svc['code']}"
+        counter = c.store.get("numbering", numbering_id) or {"id": numbering_id, "day": day,
+                                                              "service": svc["code"], "last": 0}
+        cap = svc.get("daily_cap")
+        if cap and counter["last"] >= int(cap):
+            raise ServiceUnavailable(f"service {service} has reached today's limit of {cap} tickets",
+                                     service=service, why="daily_cap")
+        n = counter["last"] + 1
+        ticket = new_ticket(ticket_id=new_ulid(int(now.timestamp() * 1000)), service=svc, n=n, day=day,
+                            priority=priority, lang=lang, now=now, device=c.store.device_id)
+        try:
+            with c.store.transaction():
+                c.store.put("numbering", {**counter, "last": n})
+                c.tickets.save(ticket)
+        except BaseException:
+            c.tickets.forget(ticket)
+            raise
+        view = ticket_view(c, ticket)
+    c.events.publish("queue-changed", {"service": svc["code"]})
+    _print(c, view, svc)
+    return view
+
+
+def _print(c: Centre, view: dict, svc: dict) -> None:
+    """Hand a stored ticket to the printer; any failure is logged, never raised."""
+    if c.printer is None:
+        return
+    try:
+        c.printer.print_ticket(view, svc)
+    except Exception:
+        log.exception("could not queue ticket %s for printing", view["number"])
+
+
+def get_ticket(c: Centre, ticket_id: str) -> dict:
+    """One ticket as the API shows it, or NotFound."""
+    ticket = c.tickets.get(ticket_id) if isinstance(ticket_id, str) else None
+    if ticket is None:
+        raise NotFound(f"no ticket {ticket_id!r}", ticket=ticket_id)
+    return ticket_view(c, ticket)
+
+
+def _change(c: Centre, ticket_id: str, action: str, *, by: str, counter: str | None = None,
+            reason: str | None = None) -> dict:
+    """Apply one transition durably, audit it and announce it."""
+    with c.store.lock:
+        ticket = c.tickets.get(ticket_id) if isinstance(ticket_id, str) else None
+        if ticket is None:
+            raise NotFound(f"no ticket {ticket_id!r}", ticket=ticket_id)
+        if counter is None and action in ("call",):
+            raise ValidationFailed("a counter is needed", {"counter": "required"})
+        updated = transition(ticket, action, now=c.clock.now(), by=by, counter=counter, reason=reason)
+        with c.store.transaction():
+            c.tickets.save(updated, ticket)
+            _audit(c, by, action, ticket["id"], {"number": ticket["number"], "counter": updated.get("counter")})
+    _announce(c, action, updated)
+    return updated
+
+
+def _announce(c: Centre, action: str, ticket: dict) -> None:
+    """Tell screens what changed (the display re-fetches its own state on these)."""
+    c.events.publish("queue-changed", {"service": ticket["service"]})
+    if action in ("call", "recall"):
+        c.events.publish("ticket-called", {"number": ticket["number"], "counter": ticket["counter"],
+                                           "lang": ticket["lang"], "service": ticket["service"]})
+
+
+def _counter_services(c: Centre, counter_id: str) -> list[str]:
+    """Services a counter serves."""
+    return list(get_counter(c, counter_id).get("services", []))
+
+
+def call_next(c: Centre, *, counter: str, by: str) -> tuple[dict, str, str] | None:
+    """Call the next ticket for a counter by the queue policy; (ticket, reason, rule) or None if empty."""
+    services = _counter_services(c, counter)
+    with c.store.lock:
+        waiting = c.tickets.waiting_for(services)
+        state = c.store.get("counter_state", counter) or {"id": counter, "status": "open", "streak": 0}
+        choice = policy.choose(waiting, now=c.clock.now(), streak=int(state.get("streak", 0)),
+                               policy=queue_policy(c), ranks=_ranks(c))
+        if choice is None:
+            return None
+        with c.store.transaction():
+            ticket = _change(c, choice.ticket["id"], "call", by=by, counter=counter, reason=choice.rule)
+            c.store.put("counter_state", {**state, "streak": choice.streak})
+    return ticket_view(c, ticket), choice.reason(), choice.rule
+
+
+def call_ticket(c: Centre, ticket_id: str, *, counter: str, by: str) -> dict:
+    """Call a specific waiting ticket out of turn (allowed, and audited as such)."""
+    get_counter(c, counter)
+    ticket = _change(c, ticket_id, "call", by=by, counter=counter, reason="chosen")
+    return ticket_view(c, ticket)
+
+
+def act(c: Centre, ticket_id: str, action: str, *, by: str, counter: str | None = None) -> dict:
+    """recall, start, finish, no_show, hold, requeue, reactivate or cancel a ticket."""
+    if action not in TRANSITIONS or action in ("call", "transfer"):
+        raise NotFound(f"unknown action {action!r}")
+    return ticket_view(c, _change(c, ticket_id, action, by=by, counter=counter))
+
+
+def transfer(c: Centre, ticket_id: str, *, service: str, by: str) -> dict:
+    """Close a ticket as transferred and open a waiting one for another service, keeping its arrival."""
+    target = get_service(c, service)
+    with c.store.lock, c.issue_lock:
+        ticket = c.tickets.get(ticket_id) if isinstance(ticket_id, str) else None
+        if ticket is None:
+            raise NotFound(f"no ticket {ticket_id!r}", ticket=ticket_id)
+        if target["code"] == ticket["service"]:
+            raise ValidationFailed("transfer to the same service", {"service": "must differ from the ticket's service"})
+        now = c.clock.now()
+        day = c.today(now)
+        numbering_id = f"{day}:{target['code']}"
+        counter = c.store.get("numbering", numbering_id) or {"id": numbering_id, "day": day,
+                                                              "service": target["code"], "last": 0}
+        n = counter["last"] + 1
+        new = new_ticket(ticket_id=new_ulid(), service=target, n=n, day=day, priority=ticket["priority"],
+                         lang=ticket["lang"], now=now, device=c.store.device_id,
+                         arrival_at=ticket.get("arrival_at") or ticket["issued_at"], origin=ticket)
+        closed = transition(ticket, "transfer", now=now, by=by, reason=target["code"])
+        closed["transferred_to"] = new["id"]
+        try:
+            with c.store.transaction():
+                c.store.put("numbering", {**counter, "last": n})
+                c.tickets.save(closed, ticket)
+                c.tickets.save(new)
+                _audit(c, by, "transfer", ticket["id"], {"number": ticket["number"], "to": new["number"]})
+        except BaseException:
+            c.tickets.forget(new)
+            raise
+    _announce(c, "transfer", closed)
+    c.events.publish("queue-changed", {"service": new["service"]})
+    return ticket_view(c, new)
+
+
+# -- screens' read models --------------------------------------------------------------------------
+
+def display_state(c: Centre, *, recent: int = 8) -> dict:
+    """What the hall display shows: called/serving numbers by counter, newest first, and waiting counts."""
+    showing = []
+    for ticket in c.tickets.open_tickets():
+        if ticket["state"] in ("called", "serving"):
+            called_at = next((e["at"] for e in reversed(ticket["events"]) if e["state"] == "called"), ticket["issued_at"])
+            showing.append({"number": ticket["number"], "counter": ticket["counter"], "called_at": called_at,
+                            "service": ticket["service"], "state": ticket["state"]})
+    showing.sort(key=lambda x: x["called_at"], reverse=True)
+    waiting = {s["code"]: len(c.tickets.waiting_for([s["code"]])) for s in services_list(c)}
+    return {"now_serving": showing[:recent], "waiting": waiting}
+
+
+def waiting_list(c: Centre, counter: str) -> list[dict]:
+    """A counter's waiting tickets in the order the policy would call them if nothing changed."""
+    waiting = c.tickets.waiting_for(_counter_services(c, counter))
+    state = c.store.get("counter_state", counter) or {"streak": 0}
+    now, rule, ranks = c.clock.now(), queue_policy(c), _ranks(c)
+    streak, out = int(state.get("streak", 0)), []
+    pool = list(waiting)
+    while pool:
+        choice = policy.choose(pool, now=now, streak=streak, policy=rule, ranks=ranks)
+        out.append({**choice.ticket, "waited_s": choice.waited_s, "rule": choice.rule})
+        pool = [t for t in pool if t["id"] != choice.ticket["id"]]
+        streak = choice.streak
+    return out
+
+
+def staff_today(c: Centre, staff_id: str) -> dict:
+    """A staff member's served count and average service time today."""
+    times = c.tickets.staff_day(c.today(), staff_id)
+    return {"served": len(times), "avg_service_s": int(sum(times) / len(times)) if times else None}
+
+
+def overview(c: Centre) -> dict:
+    """Supervisor's live figures: per service and per counter, longest wait, counters open."""
+    now = c.clock.now()
+    day = c.today(now)
+    per_service = []
+    longest = 0
+    for svc in services_list(c):
+        waiting = c.tickets.waiting_for([svc["code"]])
+        waits = [int((now - parse_iso(t.get("arrival_at") or t["issued_at"])).total_seconds()) for t in waiting]
+        longest = max([longest, *waits])
+        numbering = c.store.get("numbering", f"{day}:{svc['code']}") or {"last": 0}
+        per_service.append({**svc, "waiting": len(waiting), "longest_wait_s": max(waits, default=0),
+                            "issued_today": numbering["last"],
+                            "recent_service_s": c.tickets.recent_service_s(svc["code"])})
+    counters = counters_list(c)
+    for counter in counters:
+        counter["current"] = [t["number"] for t in c.tickets.at_counter(counter["id"])]
+    return {"services": per_service, "counters": counters, "longest_wait_s": longest,
+            "counters_open": sum(1 for k in counters if k["status"] == "open"), "day": day}
+
+
+def set_counter_status(c: Centre, counter: str, status: str, *, by: str) -> dict:
+    """Open a counter, put it on a break or close it (the wait estimate counts open counters)."""
+    get_counter(c, counter)
+    if status not in COUNTER_STATUSES:
+        raise ValidationFailed("unknown counter status", {"status": "must be open, break or closed"})
+    with c.store.lock, c.store.transaction():
+        state = c.store.get("counter_state", counter) or {"id": counter, "streak": 0}
+        state.update({"status": status, "staff": by if status != "closed" else None, "since": iso(c.clock.now())})
+        c.store.put("counter_state", state)
+        _audit(c, by, f"counter_{status}", counter, {})
+    c.events.publish("queue-changed", {"counter": counter})
+    return state
+
+
+def update_service(c: Centre, code: str, *, by: str, active: bool | None = None,
+                   daily_cap: int | None | str = "keep") -> dict:
+    """Switch a service on or off, or set its daily cap (None removes it)."""
+    with c.store.lock, c.store.transaction():
+        svc = get_service(c, code)
+        if active is not None:
+            svc["active"] = bool(active)
+        if daily_cap != "keep":
+            if daily_cap is not None and (not isinstance(daily_cap, int) or daily_cap < 1 or daily_cap > 100000):
+                raise ValidationFailed("invalid daily cap", {"daily_cap": "must be a whole number from 1 to 100000, or empty"})
+            svc["daily_cap"] = daily_cap
+        c.store.put("services", svc)
+        _audit(c, by, "service_update", code, {"active": svc.get("active"), "daily_cap": svc.get("daily_cap")})
+    c.events.publish("queue-changed", {"service": code})
+    return svc
+
+
+# -- staff -----------------------------------------------------------------------------------------
+
+_PIN = re.compile(r"[0-9]{4,12}")
+
+
+def authenticate(c: Centre, staff_id: str, pin: str) -> dict:
+    """The staff document for a correct name and PIN; Unauthorized otherwise (same message either way)."""
+    doc = c.store.get("staff", staff_id) if isinstance(staff_id, str) else None
+    pin_ok = isinstance(pin, str) and doc is not None and doc.get("active", True) and verify_pin(doc["pin_hash"], pin)
+    if not pin_ok:
+        raise Unauthorized("wrong name or PIN")
+    with c.store.transaction():
+        _audit(c, doc["id"], "login", doc["id"], {})
+    return doc
+
+
+def require_role(staff: dict, *roles: str) -> None:
+    """Forbidden unless the staff member has one of `roles`."""
+    if staff.get("role") not in roles:
+        raise Forbidden(f"this needs the role {' or '.join(roles)}")
+
+
+def set_staff(c: Centre, staff_id: str, *, pin: str, role: str, display_name: str | None = None,
+              by: str = "system") -> dict:
+    """Create or update a staff member with an argon2-hashed PIN."""
+    if not _PIN.fullmatch(pin or ""):
+        raise ValidationFailed("invalid PIN", {"pin": "4 to 12 digits 0-9"})
+    if role not in ("attendant", "supervisor"):
+        raise ValidationFailed("invalid role", {"role": "attendant or supervisor"})
+    doc = {"id": staff_id, "display_name": display_name or staff_id, "role": role,
+           "pin_hash": hash_pin(pin), "active": True}
+    with c.store.transaction():
+        c.store.put("staff", doc)
+        _audit(c, by, "staff_set", staff_id, {"role": role})
+    return doc
+
+
+# -- audit -----------------------------------------------------------------------------------------
+
+def _audit(c: Centre, actor: str, action: str, target: str, detail: dict) -> dict:
+    """Append one entry to the hash chain (inside the caller's transaction)."""
+    head = c.store.get("settings", "audit_head") or {"id": "audit_head", "n": 0, "hash": audit.GENESIS}
+    entry = audit.make_entry(entry_id=new_ulid(), n=head["n"] + 1, prev=head["hash"], at=iso(c.clock.now()),
+                             actor=actor, action=action, target=target, detail=detail)
+    c.store.put("audit", entry)
+    c.store.put("settings", {"id": "audit_head", "n": entry["n"], "hash": entry["hash"]})
+    return entry
+
+
+def verify_audit(c: Centre) -> tuple[bool, str]:
+    """Check the stored audit chain."""
+    return audit.verify_chain(c.store.all("audit"))
+
+
+# -- demo ------------------------------------------------------------------------------------------
+
+DEMO_SERVICES = [
+    {"code": "A", "prefix": "A", "pictogram": "documents", "fee_iqd": 0, "sla_hours": 72,
+     "names": {"ar": "وثائق الأحوال المدنية", "ckb": "بەڵگەنامەکانی باری شارستانی", "en": "Civil status documents"},
+     "documents": [{"ar": "هوية الأحوال المدنية أو البطاقة الوطنية", "ckb": "ناسنامەی باری شارستانی یان کارتی نیشتمانی",
+                    "en": "Civil ID or national card"},
+                   {"ar": "صورة شخصية حديثة", "ckb": "وێنەیەکی تازەی کەسی", "en": "A recent photograph"}]},
+    {"code": "B", "prefix": "B", "pictogram": "compensation", "fee_iqd": 0, "sla_hours": 72,
+     "names": {"ar": "طلبات التعويض", "ckb": "داواکاری قەرەبووکردنەوە", "en": "Compensation claims"},
+     "documents": [{"ar": "البطاقة الوطنية", "ckb": "کارتی نیشتمانی", "en": "National card"},
+                   {"ar": "مستندات الضرر أو الفقدان", "ckb": "بەڵگەنامەکانی زیان یان لەدەستدان", "en": "Proof of damage or loss"}]},
+    {"code": "C", "prefix": "C", "pictogram": "inquiry", "fee_iqd": 0, "sla_hours": 72,
+     "names": {"ar": "الاستفسارات", "ckb": "پرسیارەکان", "en": "Inquiries"},
+     "documents": []},
+]
+DEMO_PRIORITY = [
+    {"id": "elderly", "rank": 1, "names": {"ar": "كبار السن (٦٥+)", "ckb": "بەساڵاچووان (٦٥+)", "en": "Over 65"}},
+    {"id": "disability", "rank": 2, "names": {"ar": "ذوو الإعاقة", "ckb": "خاوەن پێداویستی تایبەت", "en": "Disability"}},
+    {"id": "pregnancy", "rank": 3, "names": {"ar": "الحوامل", "ckb": "ئافرەتی دووگیان", "en": "Pregnancy"}},
+]
+DEMO_STAFF = [("demo", "0000", "attendant", "Demo attendant"), ("super", "9999", "supervisor", "Demo supervisor")]
+
+
+def load_demo_data(c: Centre) -> dict:
+    """Load the demo centre; running it again changes nothing that is already there."""
+    created = {"services": 0, "counters": 0, "priority_classes": 0, "staff": 0}
+    with c.store.lock, c.store.transaction():
+        for svc in DEMO_SERVICES:
+            if c.store.get("services", svc["code"]) is None:
+                c.store.put("services", {"id": svc["code"], "active": True, "daily_cap": None, **svc})
+                created["services"] += 1
+        for n in ("1", "2", "3"):
+            if c.store.get("counters", n) is None:
+                c.store.put("counters", {"id": n, "names": {"ar": f"الشباك {n}", "ckb": f"پەنجەرەی {n}", "en": f"Counter {n}"},
+                                         "services": ["A", "B", "C"], "active": True})
+                created["counters"] += 1
+        for pc in DEMO_PRIORITY:
+            if c.store.get("priority_classes", pc["id"]) is None:
+                c.store.put("priority_classes", {**pc, "active": True})
+                created["priority_classes"] += 1
+        for staff_id, pin, role, name in DEMO_STAFF:
+            if c.store.get("staff", staff_id) is None:
+                set_staff(c, staff_id, pin=pin, role=role, display_name=name, by="demo-data")
+                created["staff"] += 1
+    return created
+
+
+def check(c: Centre) -> list[tuple[bool, str]]:
+    """Integrity checks for `flask check`: audit chain, numbering, ticket references."""
+    results = [verify_audit(c)]
+    tickets = c.store.all("tickets")
+    seen, dupes = set(), 0
+    for t in tickets:
+        key = (t["day"], t["service"], t["seq_in_day"])
+        dupes += key in seen
+        seen.add(key)
+    results.append((dupes == 0, f"{len(tickets)} tickets, {dupes} duplicate numbers"))
+    highest: dict[tuple[str, str], int] = {}
+    for t in tickets:
+        key = (t["day"], t["service"])
+        highest[key] = max(highest.get(key, 0), t["seq_in_day"])
+    last = {(n["day"], n["service"]): n["last"] for n in c.store.all("numbering")}
+    behind = [k for k, top in highest.items() if last.get(k, 0) < top]
+    results.append((not behind, f"{len(behind)} day counters behind their tickets"))
+    known = {s["code"] for s in c.store.all("services")}
+    orphans = sum(1 for t in tickets if t["service"] not in known)
+    results.append((orphans == 0, f"{orphans} tickets of unknown services"))
+    return results
+

@@ -1,0 +1,1 @@
+"""HTTP layer: one blueprint per screen plus the JSON API."""

@@ -1,0 +1,199 @@
+"""JSON API v1 (the integration contract in docs/api.md and /api/v1/openapi.json)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from functools import wraps
+
+from flask import Blueprint, g, jsonify, request
+
+from kiosk import services
+from kiosk.app import kiosk
+from kiosk.clock import iso
+from kiosk.domain.errors import BadRequest, NotFound, RateLimited, Unauthorized, ValidationFailed
+from kiosk.security import pin_fingerprint
+from kiosk.web.openapi import SPEC
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+ACTIONS = {"recall": "recall", "start": "start", "finish": "finish", "no-show": "no_show", "hold": "hold",
+           "requeue": "requeue", "reactivate": "reactivate", "cancel": "cancel"}
+
+
+def body(schema: dict[str, type], required: tuple[str, ...] = ()) -> dict:
+    """The request's JSON object, checked against `schema` (field -> type); nothing else accepted."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        data = {}
+    else:
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    unknown = sorted(set(data) - set(schema))
+    if unknown:
+        raise ValidationFailed("unknown fields", {k: "unknown field" for k in unknown})
+    wrong = {k: f"must be a {schema[k].__name__.replace('str', 'string')}"
+             for k, v in data.items() if not isinstance(v, schema[k]) or isinstance(v, bool) != (schema[k] is bool)}
+    if wrong:
+        raise BadRequest("wrong types: " + ", ".join(f"{k} {v}" for k, v in sorted(wrong.items())), fields=wrong)
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise ValidationFailed("missing fields", {k: "required" for k in missing})
+    return data
+
+
+class RateLimiter:
+    """Token bucket per client address (the kiosk is one process, so memory is the right place)."""
+
+    def __init__(self):
+        """No buckets yet."""
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str, per_minute: int) -> bool:
+        """Spend one token for `key`; False when none is left."""
+        if per_minute <= 0:
+            return True
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(per_minute), now))
+            tokens = min(float(per_minute), tokens + (now - last) * per_minute / 60.0)
+            if tokens < 1:
+                self._buckets[key] = (tokens, now)
+                return False
+            self._buckets[key] = (tokens - 1, now)
+            if len(self._buckets) > 10000:
+                self._buckets.clear()
+            return True
+
+
+limiter = RateLimiter()
+
+
+def staff_required(*roles: str):
+    """Require a valid bearer token (of one of `roles`, when given); the staff document lands on g.staff."""
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            header = request.headers.get("Authorization", "")
+            if not header.startswith("Bearer "):
+                raise Unauthorized("missing bearer token")
+            claims = kiosk().tokens.read(header[7:].strip())
+            if claims is None:
+                raise Unauthorized("invalid or expired token")
+            staff = kiosk().centre.store.get("staff", claims["s"])
+            if not staff or not staff.get("active", True) or pin_fingerprint(staff["pin_hash"]) != claims["p"]:
+                raise Unauthorized("invalid or expired token")
+            if roles:
+                services.require_role(staff, *roles)
+            g.staff = staff
+            return view(*args, **kwargs)
+        return wrapper
+    return decorate
+
+
+@bp.after_request
+def no_store(response):
+    """API answers describe live state: never cache them."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 description of this API."""
+    return jsonify(SPEC)
+
+
+@bp.get("/services")
+def list_services():
+    """Services with their names in the three languages."""
+    out = [{"code": s["code"], "prefix": s["prefix"], "names": s["names"], "active": s.get("active", True),
+            "fee_iqd": s.get("fee_iqd", 0), "documents": s.get("documents", []), "pictogram": s.get("pictogram")}
+           for s in services.services_list(kiosk().centre)]
+    return jsonify({"services": out})
+
+
+@bp.post("/tickets")
+def issue_ticket():
+    """Take a ticket for a service."""
+    data = body({"service": str, "priority": str, "lang": str}, required=("service",))
+    if not limiter.allow(request.remote_addr or "?", kiosk().app.config["TICKET_RATE_PER_MIN"]):
+        raise RateLimited("too many tickets from this terminal; wait a moment")
+    ticket = services.issue_ticket(kiosk().centre, service=data["service"],
+                                   priority=data.get("priority", services.NORMAL), lang=data.get("lang"))
+    response = jsonify({"ticket": ticket})
+    response.status_code = 201
+    response.headers["Location"] = f"/api/v1/tickets/{ticket['id']}"
+    return response
+
+
+@bp.get("/tickets/<ticket_id>")
+def get_ticket(ticket_id):
+    """One ticket, with its place in the queue."""
+    return jsonify({"ticket": services.get_ticket(kiosk().centre, ticket_id)})
+
+
+@bp.get("/display")
+def display():
+    """What the hall display shows (no personal data)."""
+    state = services.display_state(kiosk().centre)
+    return jsonify({"now_serving": [{k: x[k] for k in ("number", "counter", "called_at")} for x in state["now_serving"]],
+                    "waiting": state["waiting"]})
+
+
+@bp.post("/auth/token")
+def token():
+    """Exchange a staff name and PIN for a bearer token."""
+    data = body({"staff": str, "pin": str}, required=("staff", "pin"))
+    if not limiter.allow("login:" + (request.remote_addr or "?"), 20):
+        raise RateLimited("too many login attempts; wait a minute")
+    staff = services.authenticate(kiosk().centre, data["staff"], data["pin"])
+    state = kiosk()
+    expires = state.clock.now().timestamp() + state.tokens.ttl_s
+    return jsonify({"token": state.tokens.issue(staff), "role": staff["role"],
+                    "expires_at": iso(dt.datetime.fromtimestamp(expires, dt.timezone.utc))})
+
+
+@bp.post("/counters/<counter>/call-next")
+@staff_required()
+def call_next(counter):
+    """Call the next ticket for a counter, with the reason; 204 when nobody is waiting."""
+    body({})
+    result = services.call_next(kiosk().centre, counter=counter, by=g.staff["id"])
+    if result is None:
+        return "", 204
+    ticket, reason, rule = result
+    return jsonify({"ticket": ticket, "reason": reason, "rule": rule})
+
+
+@bp.post("/tickets/<ticket_id>/call")
+@staff_required()
+def call_ticket(ticket_id):
+    """Call a specific waiting ticket to a counter."""
+    data = body({"counter": str}, required=("counter",))
+    return jsonify({"ticket": services.call_ticket(kiosk().centre, ticket_id, counter=data["counter"], by=g.staff["id"])})
+
+
+@bp.post("/tickets/<ticket_id>/transfer")
+@staff_required()
+def transfer(ticket_id):
+    """Send the citizen to another service's queue, keeping their arrival time."""
+    data = body({"service": str}, required=("service",))
+    return jsonify({"ticket": services.transfer(kiosk().centre, ticket_id, service=data["service"], by=g.staff["id"])})
+
+
+@bp.post("/tickets/<ticket_id>/<action>")
+@staff_required()
+def ticket_action(ticket_id, action):
+    """recall, start, finish, no-show, hold, requeue, reactivate, cancel."""
+    if action not in ACTIONS:
+        raise NotFound(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+    data = body({"counter": str})
+    ticket = services.act(kiosk().centre, ticket_id, ACTIONS[action], by=g.staff["id"], counter=data.get("counter"))
+    return jsonify({"ticket": ticket})
