@@ -358,11 +358,12 @@ def cose_parse(data: bytes) -> Sign1:
     if type(message) is not cbor2.CBORTag or message.tag != COSE_SIGN1_TAG:
         raise ReceiptError("malformed", "not a tagged COSE_Sign1")
     items = message.value
-    if type(items) is not list or len(items) != 4:
+    # cbor2 decodes a tag's content as immutable (tuple, frozendict)
+    if type(items) not in (list, tuple) or len(items) != 4:
         raise ReceiptError("malformed", "COSE_Sign1 must have 4 items")
     protected, unprotected, payload, signature = items
-    if type(protected) is not bytes or type(unprotected) is not dict or type(payload) is not bytes \
-            or type(signature) is not bytes:
+    if type(unprotected) not in (dict, cbor2.frozendict) \
+            or any(type(item) is not bytes for item in (protected, payload, signature)):
         raise ReceiptError("malformed", "COSE_Sign1 item types")
     if HEADER_ALG in unprotected:
         # an algorithm must be covered by the signature; one in the unprotected bucket is an attack

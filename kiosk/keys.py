@@ -1,0 +1,239 @@
+"""Receipt keys on disk: the centre's signing key (made on first use, never leaves the machine),
+the pinned root public key(s) kiosks check trust lists against, and central's root key."""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from kiosk.domain.receipts import key_id
+from kiosk.domain.trustlist import TrustList, seal_trust_list
+
+log = logging.getLogger(__name__)
+
+CENTRE_KEY_PATH = Path("keys") / "receipt-signing.pem"
+PINNED_ROOTS_PATH = Path("keys") / "trust-root.pem"
+# A PEM key is a few hundred bytes; anything far larger is not a key file.
+MAX_KEY_FILE_BYTES = 64 * 1024
+_PEM_PUBLIC_RE = re.compile(rb"-----BEGIN PUBLIC KEY-----\r?\n.*?-----END PUBLIC KEY-----", re.DOTALL)
+
+
+class KeyFileError(ValueError):
+    """A key file that is missing, unreadable, too open or not a P-256 key."""
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A P-256 private key with its key id."""
+
+    private_key: ec.EllipticCurvePrivateKey
+    kid: bytes
+
+    @classmethod
+    def from_private_key(cls, private_key: ec.EllipticCurvePrivateKey) -> SigningKey:
+        """Wrap a private key, deriving its kid from the public key."""
+        return cls(private_key, key_id(private_key.public_key()))
+
+    @property
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        """The public half."""
+        return self.private_key.public_key()
+
+    def public_pem(self) -> str:
+        """The public key as PEM text, what a centre sends to central to be enrolled."""
+        return public_key_pem(self.public_key)
+
+    def enrolment(self, centre: str) -> dict:
+        """The enrolment request for central: centre code, kid (hex) and public key PEM."""
+        return {"centre": centre, "kid": self.kid.hex(), "public_key_pem": self.public_pem()}
+
+
+def public_key_pem(public_key: ec.EllipticCurvePublicKey) -> str:
+    """PEM (SubjectPublicKeyInfo) text of a public key."""
+    return public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
+
+
+def load_public_keys_pem(data: str | bytes) -> list[ec.EllipticCurvePublicKey]:
+    """Every P-256 public key in PEM text (one or more blocks); KeyFileError if there is none or one is bad."""
+    raw = data.encode("ascii", "replace") if isinstance(data, str) else data
+    blocks = _PEM_PUBLIC_RE.findall(raw)
+    if not blocks:
+        raise KeyFileError("no PEM public key found")
+    keys = []
+    for block in blocks:
+        try:
+            key = serialization.load_pem_public_key(block)
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            raise KeyFileError(f"unreadable public key: {exc}") from None
+        keys.append(_require_p256(key, "public key"))
+    return keys
+
+
+def _require_p256(key, what: str):
+    """`key` when it is a P-256 key; KeyFileError otherwise."""
+    if not isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)) \
+            or key.curve.name != "secp256r1":
+        raise KeyFileError(f"{what} is not a P-256 (ES256) key")
+    return key
+
+
+def _private_pem(private_key: ec.EllipticCurvePrivateKey) -> bytes:
+    """Unencrypted PKCS#8 PEM: the file mode and the disk's encryption are what protect it."""
+    return private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _private_directory(directory: Path) -> None:
+    """Create `directory` if needed and make it 0700 (owner only)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename or link in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes, mode: int, *, replace: bool) -> bool:
+    """Write a complete file or nothing; without `replace`, never touch an existing file.
+
+    Returns True when this call put the file in place."""
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        if replace:
+            os.replace(tmp, path)
+            created = True
+        else:
+            # link, not rename: two processes starting at once must not replace each other's key
+            try:
+                os.link(tmp, path)
+                created = True
+            except FileExistsError:
+                created = False
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_directory(path.parent)
+    return created
+
+
+def _read_private_key(path: Path) -> SigningKey:
+    """Load a private key file that only its owner can read; KeyFileError with the fix otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        raise KeyFileError(f"no key file at {path}") from None
+    except OSError as exc:
+        raise KeyFileError(f"cannot open key file {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as source:
+        info = os.fstat(source.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise KeyFileError(f"{path} is not a regular file")
+        if info.st_mode & 0o077:
+            raise KeyFileError(
+                f"{path} is readable by other users (mode {stat.S_IMODE(info.st_mode):04o}): if nobody "
+                f"else could have read it, run `chmod 600 {path}`; otherwise have central revoke this key"
+            )
+        data = source.read(MAX_KEY_FILE_BYTES + 1)
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise KeyFileError(f"{path} is too large to be a key file")
+    try:
+        private_key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise KeyFileError(f"{path} is not an unencrypted PEM private key: {exc}") from None
+    return SigningKey.from_private_key(_require_p256(private_key, str(path)))
+
+
+def centre_key_path(data_dir: str | os.PathLike) -> Path:
+    """Where the centre's receipt signing key lives under the data directory."""
+    return Path(data_dir) / CENTRE_KEY_PATH
+
+
+def load_centre_key(data_dir: str | os.PathLike) -> SigningKey:
+    """The centre's existing signing key; KeyFileError when it is missing or unusable."""
+    return _read_private_key(centre_key_path(data_dir))
+
+
+def load_or_create_centre_key(data_dir: str | os.PathLike) -> SigningKey:
+    """The centre's signing key, generated on first use (keys/ 0700, file 0600, written atomically).
+
+    An existing but unreadable key file is an error, never a reason to make a new key: receipts
+    already printed must stay verifiable."""
+    path = centre_key_path(data_dir)
+    if not path.exists():
+        _private_directory(path.parent)
+        candidate = ec.generate_private_key(ec.SECP256R1())
+        if _write_atomic(path, _private_pem(candidate), 0o600, replace=False):
+            key = SigningKey.from_private_key(candidate)
+            log.warning("created receipt signing key %s: enrol its public key with central", key.kid.hex())
+            return key
+    return _read_private_key(path)
+
+
+def pinned_roots_path(data_dir: str | os.PathLike) -> Path:
+    """Where the pinned root public key(s) live under the data directory."""
+    return Path(data_dir) / PINNED_ROOTS_PATH
+
+
+def pin_root_keys(data_dir: str | os.PathLike, pem: str | bytes) -> list[ec.EllipticCurvePublicKey]:
+    """Install the ministry's root public key(s) (an installation step; replaces earlier pins)."""
+    keys = load_public_keys_pem(pem)
+    path = pinned_roots_path(data_dir)
+    _private_directory(path.parent)
+    _write_atomic(path, "".join(public_key_pem(key) for key in keys).encode("ascii"), 0o644, replace=True)
+    log.info("pinned %d trust-list root key(s): %s", len(keys), ", ".join(key_id(k).hex() for k in keys))
+    return keys
+
+
+def load_pinned_root_keys(data_dir: str | os.PathLike) -> list[ec.EllipticCurvePublicKey]:
+    """The root public keys this kiosk accepts trust lists from; KeyFileError when none is pinned."""
+    path = pinned_roots_path(data_dir)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise KeyFileError(f"no trust-list root key pinned at {path}: install the ministry's root public key") from None
+    except OSError as exc:
+        raise KeyFileError(f"cannot read {path}: {exc.strerror}") from None
+    return load_public_keys_pem(data)
+
+
+def create_root_key(path: str | os.PathLike) -> SigningKey:
+    """Generate central's root key at `path` (0600, directory 0700); refuses to replace one."""
+    path = Path(path)
+    _private_directory(path.parent)
+    candidate = ec.generate_private_key(ec.SECP256R1())
+    if not _write_atomic(path, _private_pem(candidate), 0o600, replace=False):
+        raise KeyFileError(f"a root key already exists at {path}; it is never replaced in place")
+    key = SigningKey.from_private_key(candidate)
+    log.warning("created trust-list root key %s: pin its public key on every kiosk", key.kid.hex())
+    return key
+
+
+def load_root_key(path: str | os.PathLike) -> SigningKey:
+    """Central's root key from `path`; KeyFileError when missing, too open or not P-256."""
+    return _read_private_key(Path(path))
+
+
+def sign_trust_list(root: SigningKey, trust_list: TrustList) -> bytes:
+    """The trust list signed by the root key, ready to publish and for kiosks to pull."""
+    return seal_trust_list(trust_list, root.private_key)
