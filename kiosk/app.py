@@ -30,7 +30,7 @@ class KioskState:
         self.app = app
         self.clock = clock or SystemClock()
         self.events = Broker()
-        self.tokens = TokenSigner(app.config["SECRET_KEY"], app.config["TOKEN_TTL_MIN"] * 60)
+        self.tokens = TokenSigner(app.config["SECRET_KEY"], app.config["TOKEN_TTL_MIN"] * 60, self.clock)
         self._store = store
         self._printer = printer
         self._centre = None

@@ -5,7 +5,7 @@ import hashlib
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 _hasher = PasswordHasher()  # argon2id with the library's OWASP-level defaults
 
@@ -31,9 +31,14 @@ def pin_fingerprint(pin_hash: str) -> str:
 class TokenSigner:
     """Stateless bearer tokens: signed staff id, role and PIN tag, checked for age on every use."""
 
-    def __init__(self, secret: str | bytes, ttl_s: int):
-        """Sign with `secret`; tokens older than `ttl_s` are refused."""
-        self._s = URLSafeTimedSerializer(secret, salt="kiosk-api-token")
+    def __init__(self, secret: str | bytes, ttl_s: int, clock):
+        """Sign with `secret`; tokens older than `ttl_s` by `clock` are refused."""
+
+        class ClockSigner(TimestampSigner):
+            def get_timestamp(self) -> int:
+                return int(clock.now().timestamp())
+
+        self._s = URLSafeTimedSerializer(secret, salt="kiosk-api-token", signer=ClockSigner)
         self.ttl_s = ttl_s
 
     def issue(self, staff: dict) -> str:

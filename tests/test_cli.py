@@ -1,0 +1,97 @@
+"""The command line: demo-data, check, compact, serve, config errors."""
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+from kiosk import create_app
+from kiosk.config import ConfigError, load
+
+import pytest
+
+
+def flask(data_dir, *args, env=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "kiosk", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "KIOSK_DATA_DIR": str(data_dir), **(env or {})})
+
+
+def test_demo_data_twice_check_and_compact(data_dir):
+    first = flask(data_dir, "demo-data")
+    assert first.returncode == 0 and "3 new services" in first.stdout and "DEMO ONLY" in first.stdout
+    second = flask(data_dir, "demo-data")
+    assert "0 new services, 0 new counters, 0 new priority_classes, 0 new staff" in second.stdout
+    check = flask(data_dir, "check")
+    assert check.returncode == 0 and "FAIL" not in check.stdout and "audit" not in check.stderr
+    compact = flask(data_dir, "compact")
+    assert compact.returncode == 0 and "snapshot at commit 1" in compact.stdout
+
+
+def test_check_fails_on_tampered_audit(data_dir):
+    flask(data_dir, "demo-data")
+    app = create_app({"DATA_DIR": str(data_dir)})
+    with app.app_context():
+        store = app.extensions["kiosk"].centre.store
+        entry = store.all("audit")[0]
+        store.put("audit", {**entry, "actor": "mallory"})
+        app.extensions["kiosk"].close()
+    check = flask(data_dir, "check")
+    assert check.returncode == 1 and "FAIL  entry 1 was altered" in check.stdout
+
+
+def test_second_process_is_refused_with_a_clear_message(data_dir):
+    app = create_app({"DATA_DIR": str(data_dir)})
+    with app.app_context():
+        app.extensions["kiosk"].centre
+        out = flask(data_dir, "demo-data")
+        app.extensions["kiosk"].close()
+    assert out.returncode == 1 and "already open for writing by process" in out.stderr
+
+
+def test_serve_answers_http(data_dir):
+    flask(data_dir, "demo-data")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "kiosk", "serve", "--port", str(port)],
+                            env={**os.environ, "KIOSK_DATA_DIR": str(data_dir)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(200):
+            try:
+                r = requests.post(f"http://127.0.0.1:{port}/api/v1/tickets", json={"service": "A"}, timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        assert r.status_code == 201 and r.json()["ticket"]["number"] == "A-001"
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert "serving on http://127.0.0.1" in out
+
+
+def test_config_layers_and_errors(tmp_path):
+    (tmp_path / "kiosk.toml").write_text('centre = "ERB-01"\npriority_ratio = 3\n', encoding="utf-8")
+    cfg = load(tmp_path, environ={"KIOSK_PRIORITY_RATIO": "4"})
+    assert cfg["CENTRE"] == "ERB-01" and cfg["PRIORITY_RATIO"] == 4 and cfg["DATA_DIR"] == (tmp_path / "data").resolve()
+    (tmp_path / "kiosk.toml").write_text('centre = "ERB-01"\npriorty_ratio = 3\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown setting 'priorty_ratio'"):
+        load(tmp_path, environ={})
+    (tmp_path / "kiosk.toml").write_text("", encoding="utf-8")
+    for env, message in (({"KIOSK_MAX_WAIT_MIN": "soon"}, "MAX_WAIT_MIN must be a whole number"),
+                         ({"KIOSK_TIMEZONE": "Mars/Olympus"}, "not a known time zone"),
+                         ({"KIOSK_LANGUAGES": "ar,fr"}, "LANGUAGES may contain")):
+        with pytest.raises(ConfigError, match=message):
+            load(tmp_path, environ=env)
+    (tmp_path / "kiosk.toml").write_text("centre = [", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(tmp_path, environ={})
+
+
+def test_secret_key_is_generated_once_with_private_mode(data_dir):
+    a = create_app({"DATA_DIR": str(data_dir)})
+    b = create_app({"DATA_DIR": str(data_dir)})
+    assert a.config["SECRET_KEY"] == b.config["SECRET_KEY"]
+    assert (data_dir / "secret.key").stat().st_mode & 0o777 == 0o600
