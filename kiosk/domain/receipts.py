@@ -287,8 +287,14 @@ def decode_payload(data: bytes) -> Receipt:
 
 # --- COSE_Sign1 envelope (shared with trust lists) ---------------------------------------------
 
+_CBOR_INT_RANGE = range(-(2**64), 2**64)
+
+
 def strict_loads(data: bytes) -> object:
-    """Decode CBOR that must be in canonical form (one encoding per value, no trailing bytes)."""
+    """Decode CBOR in canonical form using only the types receipts use; ReceiptError('malformed') otherwise.
+
+    Allowed: integers, byte and text strings, arrays, maps, and tag 18 at the top. The browser
+    verifier's decoder accepts exactly the same subset, so both reach the same verdict."""
     try:
         value = cbor2.loads(data, allow_indefinite=False, allow_duplicate_keys=False, max_depth=16)
         canonical = cbor2.dumps(value, canonical=True)
@@ -296,7 +302,29 @@ def strict_loads(data: bytes) -> object:
         raise ReceiptError("malformed", f"CBOR: {exc.__class__.__name__}") from None
     if canonical != data:
         raise ReceiptError("malformed", "CBOR is not in canonical form")
+    _check_subset(value, top=True)
     return value
+
+
+def _check_subset(value: object, top: bool = False) -> None:
+    """Refuse floats, booleans, null, other tags and bignums (cbor2 turns some tags into plain types)."""
+    kind = type(value)
+    if kind is int:
+        if value not in _CBOR_INT_RANGE:
+            raise ReceiptError("malformed", "bignum")
+    elif kind in (bytes, str):
+        return
+    elif kind in (list, tuple):
+        for item in value:
+            _check_subset(item)
+    elif kind in (dict, cbor2.frozendict):
+        for key, item in value.items():
+            _check_subset(key)
+            _check_subset(item)
+    elif kind is cbor2.CBORTag and top and value.tag == COSE_SIGN1_TAG:
+        _check_subset(value.value)
+    else:
+        raise ReceiptError("malformed", f"CBOR {kind.__name__} is not used here")
 
 
 def key_id(public_key: ec.EllipticCurvePublicKey) -> bytes:
@@ -365,7 +393,7 @@ def cose_parse(data: bytes) -> Sign1:
     if type(unprotected) not in (dict, cbor2.frozendict) \
             or any(type(item) is not bytes for item in (protected, payload, signature)):
         raise ReceiptError("malformed", "COSE_Sign1 item types")
-    if HEADER_ALG in unprotected:
+    if any(type(k) is int and k == HEADER_ALG for k in unprotected):
         # an algorithm must be covered by the signature; one in the unprotected bucket is an attack
         raise ReceiptError("unsupported_alg", "alg in the unprotected header")
     if unprotected:

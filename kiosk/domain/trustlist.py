@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import cbor2
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -47,10 +48,15 @@ class TrustListError(ValueError):
 
 
 def _public_key(spki: bytes) -> ec.EllipticCurvePublicKey:
-    """A P-256 public key from SubjectPublicKeyInfo DER."""
-    key = serialization.load_der_public_key(spki)
+    """A P-256 public key from SubjectPublicKeyInfo DER in its one canonical (uncompressed) form."""
+    try:
+        key = serialization.load_der_public_key(spki)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise ValueError(f"unreadable public key: {exc}") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
         raise ValueError("trust list keys must be P-256")
+    if _spki(key) != spki:
+        raise ValueError("public key is not in canonical SubjectPublicKeyInfo form")
     return key
 
 
@@ -62,6 +68,17 @@ def _spki(public_key: ec.EllipticCurvePublicKey) -> bytes:
 def _b64url(data: bytes) -> str:
     """Base64url without padding (JWK coordinates)."""
     return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def public_jwk(public_key: ec.EllipticCurvePublicKey) -> dict:
+    """A P-256 public key as a JWK, the form WebCrypto imports."""
+    numbers = public_key.public_numbers()
+    return {
+        "kty": "EC",
+        "crv": "P-256",
+        "x": _b64url(numbers.x.to_bytes(32, "big")),
+        "y": _b64url(numbers.y.to_bytes(32, "big")),
+    }
 
 
 @dataclass(frozen=True)
@@ -97,16 +114,10 @@ class TrustedKey:
 
     def to_json(self) -> dict:
         """JSON form with the key as a JWK, as the browser verifier reads it."""
-        numbers = self.public_key.public_numbers()
         return {
             "kid": self.kid.hex(),
             "centre": self.centre,
-            "jwk": {
-                "kty": "EC",
-                "crv": "P-256",
-                "x": _b64url(numbers.x.to_bytes(32, "big")),
-                "y": _b64url(numbers.y.to_bytes(32, "big")),
-            },
+            "jwk": public_jwk(self.public_key),
             "not_before_at": iso(self.not_before_at),
             "not_after_at": iso(self.not_after_at),
         }
