@@ -1,0 +1,146 @@
+"""The ministry's central server: `flask --app sync.central ...` and gunicorn start here.
+
+Configuration: defaults, then CENTRAL_* environment variables, then the `config` mapping given to
+create_app. CENTRAL_DATABASE_URL selects the database (a SQLite file in the instance folder when
+unset; `postgresql+psycopg://...` in production). The schema is migrated at start-up unless
+CENTRAL_AUTO_UPGRADE is off (then run `flask --app sync.central db-upgrade` when deploying).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from pathlib import Path
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from sync import protocol
+from sync.central import db
+from sync.central.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+DEFAULTS = {
+    "CENTRAL_DATABASE_URL": None,       # default: sqlite:///<instance>/central.sqlite3
+    "CENTRAL_AUTO_UPGRADE": True,
+    "CENTRAL_MAX_SKEW_S": protocol.MAX_SKEW_S,
+    "CENTRAL_ENROL_TTL_HOURS": 24,
+    "MAX_CONTENT_LENGTH": protocol.MAX_BODY_BYTES,
+}
+
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+
+
+class SystemClock:
+    """The server's clock (UTC)."""
+
+    def now(self) -> dt.datetime:
+        """Current time as an aware UTC datetime."""
+        return dt.datetime.now(dt.timezone.utc)
+
+
+class Central:
+    """Per-app collaborators: the database engine, the clock, the settings the API needs."""
+
+    def __init__(self, engine, clock, max_skew_s: int):
+        """Keep the collaborators."""
+        self.engine = engine
+        self.clock = clock
+        self.max_skew_s = max_skew_s
+
+
+def _from_environ(config: dict, environ) -> None:
+    """Apply CENTRAL_* environment variables, converting and checking their values."""
+    for name, default in DEFAULTS.items():
+        if name not in environ or not name.startswith("CENTRAL_"):
+            continue
+        raw = environ[name]
+        if isinstance(default, bool):
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(f"{name} must be true or false, got {raw!r}")
+            config[name] = raw.lower() in ("1", "true", "yes", "on")
+        elif isinstance(default, int):
+            try:
+                config[name] = int(raw)
+            except ValueError:
+                raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+        else:
+            config[name] = raw
+
+
+def create_app(config: dict | None = None, *, clock=None, engine=None) -> Flask:
+    """Build the central app; `config` overrides settings, `clock`/`engine` are injected by tests."""
+    app = Flask("sync.central", root_path=str(Path(__file__).parent),
+                template_folder=str(ROOT / "templates"), static_folder="static",
+                instance_path=os.environ.get("CENTRAL_INSTANCE_PATH") or str(ROOT / "instance"))
+    app.config.update(DEFAULTS)
+    _from_environ(app.config, os.environ)
+    app.config.update(config or {})
+    app.json.ensure_ascii = False
+    url = app.config["CENTRAL_DATABASE_URL"]
+    if not url and engine is None:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{Path(app.instance_path) / 'central.sqlite3'}"
+        app.config["CENTRAL_DATABASE_URL"] = url
+    engine = engine or db.make_engine(url)
+    if app.config["CENTRAL_AUTO_UPGRADE"]:
+        db.upgrade(engine)
+    app.extensions["central"] = Central(engine, clock or SystemClock(), int(app.config["CENTRAL_MAX_SKEW_S"]))
+
+    from sync.central import api, cli, views
+    app.register_blueprint(api.bp)
+    app.register_blueprint(views.bp)
+    cli.register(app)
+    _register_errors(app)
+
+    @app.after_request
+    def _security_headers(response):
+        """Strict CSP (no inline script or style) and the usual hardening headers."""
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    return app
+
+
+def _is_api() -> bool:
+    """True for requests to the sync API (they get JSON errors, pages get HTML)."""
+    return request.path.startswith(protocol.API_PREFIX)
+
+
+def _register_errors(app: Flask) -> None:
+    """Turn every error into the sync API's JSON shape, or an error page for operators."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        """A refusal decided by the sync code."""
+        if exc.status >= 500:
+            log.error("sync API error %s: %s", exc.code, exc.message)
+        return jsonify(exc.body()), exc.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        """Werkzeug's errors (404, 405, 413, a client that hung up mid-body ...)."""
+        codes = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
+        code = codes.get(exc.code or 500, "http_error")
+        if _is_api():
+            message = (f"the body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
+                       if exc.code == 413 else exc.description or exc.name)
+            return jsonify({"error": {"code": code, "message": message}}), exc.code
+        return render_template("central/error.html", status=exc.code, message=exc.name), exc.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        """A bug or a database outage: log it, answer 500 (the agent retries later)."""
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        if _is_api():
+            return jsonify({"error": {"code": "internal_error",
+                                      "message": "central could not process the request; retry later"}}), 500
+        return render_template("central/error.html", status=500, message="Internal error"), 500

@@ -1,0 +1,190 @@
+"""Operator commands: `flask --app sync.central db-upgrade | add-centre | enroll | revoke |
+config-load | export | add-operator | devices`."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+
+import click
+from argon2 import PasswordHasher
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from sync import protocol
+from sync.central import auth, db, feed
+from sync.central.errors import CentralError
+from sync.central.export import export_tickets
+from sync.central.models import Centre, Device, DeviceCursor, Operator
+
+log = logging.getLogger(__name__)
+
+
+def _central():
+    """The app's Central."""
+    return current_app.extensions["central"]
+
+
+def _fail(exc: Exception):
+    """A clean one-line failure for the operator."""
+    raise click.ClickException(str(exc)) from None
+
+
+@click.command("db-upgrade")
+@with_appcontext
+def db_upgrade_command():
+    """Create or migrate central's database schema to the newest revision."""
+    revision = db.upgrade(_central().engine)
+    click.echo(f"database at revision {revision}")
+
+
+@click.command("add-centre")
+@click.argument("code")
+@click.argument("name")
+@with_appcontext
+def add_centre_command(code, name):
+    """Register a centre (CODE as configured on its kiosk, e.g. ERB-01)."""
+    if not code or len(code) > 32 or not code.replace("-", "").replace("_", "").isalnum():
+        _fail(CentralError("a centre code has 1 to 32 letters, digits, - or _"))
+    central = _central()
+    try:
+        with central.engine.begin() as conn:
+            conn.execute(Centre.__table__.insert().values(code=code, name=name, created_at=central.clock.now()))
+    except IntegrityError:
+        _fail(CentralError(f"centre {code} already exists"))
+    click.echo(f"centre {code} added")
+
+
+@click.command("enroll")
+@click.argument("centre")
+@click.argument("device")
+@click.option("--ttl-hours", type=click.IntRange(1, 24 * 14), default=None,
+              help="how long the code stays valid (default CENTRAL_ENROL_TTL_HOURS, 24)")
+@with_appcontext
+def enroll_command(centre, device, ttl_hours):
+    """Print a one-time code that enrols the kiosk DEVICE (a label such as kiosk-1) for CENTRE."""
+    central = _central()
+    ttl = dt.timedelta(hours=ttl_hours or current_app.config["CENTRAL_ENROL_TTL_HOURS"])
+    now = central.clock.now()
+    try:
+        with central.engine.begin() as conn:
+            code = auth.create_enrolment(conn, centre=centre, label=device, now=now, ttl=ttl)
+    except CentralError as exc:
+        _fail(exc)
+    click.echo(code)
+    click.echo(f"one-time code for {device} at {centre}, valid until {protocol.utc_iso(now + ttl)}; "
+               f"on the kiosk run: flask --app kiosk enroll CENTRAL_URL {code}", err=True)
+
+
+@click.command("revoke")
+@click.argument("device")
+@with_appcontext
+def revoke_command(device):
+    """Revoke a device (by device id or label); its requests are refused from now on."""
+    central = _central()
+    try:
+        with central.engine.begin() as conn:
+            ids = auth.revoke(conn, device, now=central.clock.now())
+    except CentralError as exc:
+        _fail(exc)
+    click.echo("revoked " + ", ".join(ids))
+
+
+@click.command("config-load")
+@click.argument("centre")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def config_load_command(centre, path):
+    """Make CENTRE's services, counters, staff, priority classes and settings equal to PATH (JSON)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (ValueError, UnicodeDecodeError) as exc:
+        _fail(CentralError(f"{path} is not valid UTF-8 JSON: {exc}"))
+    central = _central()
+    try:
+        with central.engine.begin() as conn:
+            summary = feed.load_config(conn, centre, data, now=central.clock.now())
+    except CentralError as exc:
+        _fail(exc)
+    for table, counts in summary.items():
+        click.echo(f"{table}: {counts['put']} new or changed, {counts['del']} removed, "
+                   f"{counts['unchanged']} unchanged")
+
+
+@click.command("export")
+@click.option("--centre", required=True, help="centre code")
+@click.option("--since", default=None, help="only tickets recorded or changed at central on/after this UTC date")
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-",
+              help="file to write (default: standard output)")
+@with_appcontext
+def export_command(centre, since, output):
+    """Write JSON lines, one per ticket with its full event history, for analysts."""
+    since_at = None
+    if since:
+        try:
+            since_at = dt.datetime.fromisoformat(since)
+        except ValueError:
+            _fail(CentralError(f"--since must be a date like 2026-11-01 (got {since!r})"))
+        since_at = since_at.replace(tzinfo=dt.timezone.utc) if since_at.tzinfo is None else since_at
+    central = _central()
+    with central.engine.connect() as conn:
+        if conn.execute(select(Centre.code).where(Centre.code == centre)).first() is None:
+            _fail(CentralError(f"no centre {centre!r}"))
+    count = 0
+    for line in export_tickets(central.engine, centre, since=since_at):
+        output.write(line + "\n")
+        count += 1
+    output.flush()
+    click.echo(f"{count} tickets exported", err=True)
+
+
+@click.command("add-operator")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@with_appcontext
+def add_operator_command(name, password_stdin):
+    """Create or reset an operator account for the central pages."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 12:
+        _fail(CentralError("use a password of at least 12 characters"))
+    central = _central()
+    hashed = PasswordHasher().hash(password)
+    with central.engine.begin() as conn:
+        if conn.execute(select(Operator.name).where(Operator.name == name)).first():
+            conn.execute(Operator.__table__.update().where(Operator.name == name).values(password_hash=hashed))
+        else:
+            conn.execute(Operator.__table__.insert().values(name=name, password_hash=hashed,
+                                                            created_at=central.clock.now()))
+    click.echo(f"operator {name} can sign in")
+
+
+@click.command("devices")
+@click.option("--centre", default=None, help="only this centre")
+@with_appcontext
+def devices_command(centre):
+    """List devices with their cursor, lag and clock offset."""
+    query = (select(Device, DeviceCursor.last_seq).join(DeviceCursor, DeviceCursor.device_id == Device.device_id)
+             .order_by(Device.centre, Device.label))
+    if centre:
+        query = query.where(Device.centre == centre)
+    with _central().engine.connect() as conn:
+        for device, last_seq in conn.execute(query):
+            seen = protocol.utc_iso(device.last_seen_at) if device.last_seen_at else "never"
+            offset = "?" if device.clock_offset_s is None else f"{device.clock_offset_s:+.1f} s"
+            click.echo(f"{device.centre}\t{device.label}\t{device.device_id}\t{device.status}\t"
+                       f"acked {last_seq}\tlag {max(device.head_seq - last_seq, 0)}\tseen {seen}\t"
+                       f"offset {offset}")
+
+
+def register(app: Flask) -> None:
+    """Add the operator commands to `flask --app sync.central`."""
+    for command in (db_upgrade_command, add_centre_command, enroll_command, revoke_command,
+                    config_load_command, export_command, add_operator_command, devices_command):
+        app.cli.add_command(command)

@@ -1,0 +1,167 @@
+"""Central's configuration for each centre and the change feed kiosks pull it from.
+
+Loading a configuration file compares it with what central holds: new and changed documents
+become `put` entries of the feed, documents no longer in the file become `del` tombstones, and
+unchanged ones cost nothing. One load is one transaction. Feed writers are serialised on
+PostgreSQL with an advisory lock, because sequence values can commit out of order and a reader
+asking "since N" would otherwise skip a slower writer's rows for ever.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import ValidationError
+from sqlalchemy import Connection, select, text, update
+
+from sync import protocol
+from sync.central.errors import CentralError
+from sync.central.models import Centre, ConfigChange, ConfigDoc, Device, DeviceCursor
+from sync.central.sql import insert_for
+
+log = logging.getLogger(__name__)
+
+_FEED_LOCK = 0x6B696F736C  # pg_advisory_xact_lock key of the configuration feed
+
+
+def validate_config(data: object) -> dict[str, list[dict]]:
+    """Check a configuration file's content; return {table: [documents]} or raise CentralError."""
+    if not isinstance(data, dict):
+        raise CentralError("the configuration file must hold a JSON object of tables")
+    unknown = set(data) - set(protocol.CONFIG_MODELS)
+    if unknown:
+        raise CentralError(f"unknown tables {sorted(unknown)}; expected some of {sorted(protocol.CONFIG_MODELS)}")
+    out: dict[str, list[dict]] = {}
+    problems: list[str] = []
+    for table, docs in data.items():
+        if not isinstance(docs, list):
+            raise CentralError(f"{table} must be a list of documents")
+        model = protocol.CONFIG_MODELS[table]
+        seen: set[str] = set()
+        out[table] = []
+        for index, doc in enumerate(docs):
+            if isinstance(doc, dict) and table == "services" and "id" not in doc and "code" in doc:
+                doc = {"id": doc["code"], **doc}
+            try:
+                model.model_validate(doc)
+            except ValidationError as exc:
+                for field, message in protocol.describe(exc).items():
+                    problems.append(f"{table}[{index}].{field}: {message}")
+                continue
+            if table == "services" and doc["id"] != doc["code"]:
+                problems.append(f"{table}[{index}]: a service's id is its code ({doc['code']!r})")
+            if table == "settings" and doc["id"] in protocol.LOCAL_SETTINGS:
+                problems.append(f"{table}[{index}]: {doc['id']!r} belongs to the kiosk and cannot be set centrally")
+            if doc["id"] in seen:
+                problems.append(f"{table}[{index}]: id {doc['id']!r} appears twice")
+            seen.add(doc["id"])
+            out[table].append(doc)
+    if problems:
+        raise CentralError("the configuration is not valid:\n  " + "\n  ".join(problems[:50]))
+    return out
+
+
+def hash_pins(conn: Connection, centre: str, staff: object) -> None:
+    """Replace each staff `pin` (given in clear) by its argon2 `pin_hash`, in place.
+
+    When the PIN is the one central already holds, the stored hash is kept, so loading the same
+    file twice changes nothing and sends nothing to the kiosks.
+    """
+    if not isinstance(staff, list):
+        return  # validate_config reports the shape
+    hasher = PasswordHasher()
+    for doc in staff:
+        if not isinstance(doc, dict) or "pin" not in doc:
+            continue
+        pin = doc.pop("pin")
+        if not isinstance(pin, str) or not pin.isascii() or not pin.isdigit() or not 4 <= len(pin) <= 12:
+            raise CentralError(f"staff {doc.get('id')!r}: a PIN has 4 to 12 digits")
+        current = conn.execute(select(ConfigDoc.doc).where(
+            ConfigDoc.centre == centre, ConfigDoc.tbl == "staff", ConfigDoc.key == str(doc.get("id")),
+            ConfigDoc.deleted.is_(False))).scalar()
+        old_hash = (current or {}).get("pin_hash")
+        try:
+            if old_hash and hasher.verify(old_hash, pin):
+                doc["pin_hash"] = old_hash
+                continue
+        except (VerificationError, InvalidHashError):
+            pass
+        doc["pin_hash"] = hasher.hash(pin)
+
+
+def load_config(conn: Connection, centre: str, data: object, *, now: dt.datetime) -> dict[str, dict[str, int]]:
+    """Make central's configuration of `centre` equal to `data`; return counts per table.
+
+    A table missing from `data` is left as it is; a table given as an empty list is emptied.
+    """
+    if conn.execute(select(Centre.code).where(Centre.code == centre)).first() is None:
+        raise CentralError(f"no centre {centre!r}; add it first with add-centre")
+    if isinstance(data, dict):
+        hash_pins(conn, centre, data.get("staff"))
+    docs = validate_config(data)
+    lock_feed(conn)
+    summary: dict[str, dict[str, int]] = {}
+    for table, wanted in docs.items():
+        counts = {"put": 0, "del": 0, "unchanged": 0}
+        current = {row.key: row for row in conn.execute(select(ConfigDoc).where(
+            ConfigDoc.centre == centre, ConfigDoc.tbl == table))}
+        wanted_keys = set()
+        for doc in wanted:
+            wanted_keys.add(doc["id"])
+            row = current.get(doc["id"])
+            if row is not None and not row.deleted and row.doc == doc:
+                counts["unchanged"] += 1
+                continue
+            _record(conn, centre, table, doc["id"], "put", doc, now)
+            counts["put"] += 1
+        for key, row in current.items():
+            if key not in wanted_keys and not row.deleted:
+                _record(conn, centre, table, key, "del", None, now)
+                counts["del"] += 1
+        summary[table] = counts
+    log.info("configuration of centre %s loaded: %s", centre, summary)
+    return summary
+
+
+def lock_feed(conn: Connection) -> None:
+    """Serialise feed writers so that sequence order is commit order (SQLite already serialises)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FEED_LOCK})
+
+
+def _record(conn: Connection, centre: str, table: str, key: str, op: str, doc: dict | None,
+            now: dt.datetime) -> None:
+    """Append one change to the feed and make the current document match it."""
+    seq = conn.execute(ConfigChange.__table__.insert().values(
+        centre=centre, tbl=table, key=key, op=op, doc=doc, changed_at=now)
+        .returning(ConfigChange.seq)).scalar_one()
+    ins = insert_for(conn, ConfigDoc).values(centre=centre, tbl=table, key=key, doc=doc,
+                                             deleted=op == "del", seq=seq, updated_at=now)
+    conn.execute(ins.on_conflict_do_update(
+        index_elements=[ConfigDoc.centre, ConfigDoc.tbl, ConfigDoc.key],
+        set_={"doc": ins.excluded.doc, "deleted": ins.excluded.deleted, "seq": ins.excluded.seq,
+              "updated_at": ins.excluded.updated_at}))
+
+
+def pull(conn: Connection, device, *, since: int, limit: int, head_seq: int | None, now: dt.datetime,
+         clock_offset_s: float | None) -> protocol.PullResponse:
+    """A page of the device's centre's configuration changes after `since`."""
+    rows = conn.execute(select(ConfigChange).where(ConfigChange.centre == device.centre,
+                                                   ConfigChange.seq > since)
+                        .order_by(ConfigChange.seq).limit(limit + 1)).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    changes = [protocol.PulledChange(seq=r.seq, t=r.tbl, o=r.op, k=r.key, d=r.doc) for r in rows]
+    acked = conn.execute(select(DeviceCursor.last_seq).where(
+        DeviceCursor.device_id == device.device_id)).scalar_one()
+    values = {"last_seen_at": now, "last_pull_at": now}
+    if clock_offset_s is not None:
+        values["clock_offset_s"] = clock_offset_s
+    if head_seq is not None:
+        values["head_seq"] = max(head_seq, acked)
+    conn.execute(update(Device).where(Device.device_id == device.device_id).values(**values))
+    return protocol.PullResponse(v=protocol.VERSION, centre=device.centre, changes=changes,
+                                 next_since=rows[-1].seq if rows else since, has_more=has_more,
+                                 acked_seq=acked, server_time=protocol.utc_iso(now))

@@ -1,0 +1,211 @@
+"""Central's tables (SQLAlchemy 2). The schema itself is created and changed only by the Alembic
+migrations in `migrations/`; a test checks that these models and the migrations agree.
+
+Records are generic: one row per (centre, table, key) holding the latest document, so a new
+kiosk table syncs without schema work. Ticket events get their own immutable projection, because
+they are what analysts query (waits, service times) and they must never be overwritten.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer,
+                        String, Text, TypeDecorator)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+UTC = dt.timezone.utc
+
+# PostgreSQL gets JSONB (queryable by analysts), SQLite plain JSON text.
+Json = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and always read back as an aware UTC datetime (SQLite drops zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        """Refuse naive datetimes; store UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        """Hand back an aware UTC datetime."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of central's tables."""
+
+
+class Centre(Base):
+    """A public service centre."""
+
+    __tablename__ = "centres"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Device(Base):
+    """A kiosk machine enrolled for a centre, with the public half of its signing key."""
+
+    __tablename__ = "devices"
+    device_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    centre: Mapped[str] = mapped_column(ForeignKey("centres.code"), index=True)
+    label: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # active | revoked
+    enrolled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_push_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_pull_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    clock_offset_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    head_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DeviceCursor(Base):
+    """How far central has durably applied a device's journal (advanced with each batch)."""
+
+    __tablename__ = "device_cursors"
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.device_id"), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_hlc: Mapped[str] = mapped_column(String(40), default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Enrolment(Base):
+    """A one-time enrolment code (only its hash is kept), bound to a centre and a device label."""
+
+    __tablename__ = "enrolments"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    centre: Mapped[str] = mapped_column(ForeignKey("centres.code"))
+    label: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    device_id: Mapped[str | None] = mapped_column(String(26), nullable=True)
+
+
+class Nonce(Base):
+    """Nonces seen recently per device: a request is accepted once."""
+
+    __tablename__ = "sync_nonces"
+    device_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class Record(Base):
+    """The latest state of one kiosk document (ticket, request, receipt, audit entry ...)."""
+
+    __tablename__ = "sync_records"
+    centre: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tbl: Mapped[str] = mapped_column(String(63), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(26))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hlc: Mapped[str] = mapped_column(String(40))
+    doc: Mapped[Any] = mapped_column(Json, nullable=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_sync_records_changed", "centre", "tbl", "updated_at"),)
+
+
+class TicketEventRow(Base):
+    """One immutable ticket event, inserted once by (ticket, index)."""
+
+    __tablename__ = "ticket_events"
+    ticket_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    centre: Mapped[str] = mapped_column(String(32))
+    device_id: Mapped[str] = mapped_column(String(26))
+    state: Mapped[str] = mapped_column(String(32))
+    at: Mapped[str] = mapped_column(String(40))  # as recorded by the kiosk's clock
+    counter: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    event: Mapped[Any] = mapped_column(Json)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_ticket_events_centre_at", "centre", "at"),)
+
+
+class Quarantined(Base):
+    """A pushed change that failed validation: acknowledged, kept for a person to look at."""
+
+    __tablename__ = "sync_quarantine"
+    device_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    centre: Mapped[str] = mapped_column(String(32), index=True)
+    tbl: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    reason: Mapped[str] = mapped_column(String(400))
+    change: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class InboundBatch(Base):
+    """One accepted push, for tracing what arrived when."""
+
+    __tablename__ = "sync_batches"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(26), index=True)
+    from_seq: Mapped[int] = mapped_column(BigInteger)
+    to_seq: Mapped[int] = mapped_column(BigInteger)
+    applied: Mapped[int] = mapped_column(Integer)
+    quarantined: Mapped[int] = mapped_column(Integer)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ConfigDoc(Base):
+    """Central's current configuration document (services, counters, staff ...) for a centre."""
+
+    __tablename__ = "config_docs"
+    centre: Mapped[str] = mapped_column(ForeignKey("centres.code"), primary_key=True)
+    tbl: Mapped[str] = mapped_column(String(63), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    doc: Mapped[Any] = mapped_column(Json, nullable=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ConfigChange(Base):
+    """The configuration change feed kiosks pull from (tombstones included)."""
+
+    __tablename__ = "config_changes"
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    centre: Mapped[str] = mapped_column(String(32))
+    tbl: Mapped[str] = mapped_column(String(63))
+    key: Mapped[str] = mapped_column(String(128))
+    op: Mapped[str] = mapped_column(String(8))  # put | del
+    doc: Mapped[Any] = mapped_column(Json, nullable=True)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_config_changes_centre_seq", "centre", "seq"),)
+
+
+class Operator(Base):
+    """A ministry operator allowed to see the central pages."""
+
+    __tablename__ = "operators"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
