@@ -20,6 +20,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import threading
 import zlib
 from pathlib import Path
@@ -39,6 +40,7 @@ SNAPSHOT = "snapshot.json"
 JOURNAL = "journal"
 LOCK = "LOCK"
 _MISSING = object()
+_SEQ_PREFIX = re.compile(rb'\{"s":(\d+),')
 
 
 class StoreError(Exception):
@@ -226,6 +228,8 @@ class JournalStorage(Storage):
         segments = list_segments(self.journal_dir)
         for index, (first, path) in enumerate(segments):
             last_segment = index == len(segments) - 1
+            if not last_segment and segments[index + 1][0] - 1 <= self.snapshot_seq:
+                continue  # wholly inside the snapshot: kept only for the sync agent
             torn += self._replay_segment(first, path, last_segment)
         return torn
 
@@ -237,6 +241,14 @@ class JournalStorage(Storage):
         while pos < len(data):
             end = data.find(b"\n", pos)
             line = data[pos:] if end < 0 else data[pos:end + 1]
+            covered = _SEQ_PREFIX.match(line, 9)
+            if end >= 0 and covered and int(covered.group(1)) <= self.snapshot_seq:
+                # already in the snapshot: skip the (costly) decode, keep the numbering check
+                seq = int(covered.group(1))
+                _check_order(path, first, expected, seq)
+                expected = seq + 1
+                pos += len(line)
+                continue
             commit = decode_commit(line)
             if commit is None:
                 rest = data[pos:]
@@ -251,10 +263,7 @@ class JournalStorage(Storage):
                     f"{path} is damaged at byte {pos} (not a torn last line); "
                     "run `flask --app kiosk check` and restore the data directory from a backup")
             seq = commit["s"]
-            if expected is None and seq != first:
-                raise StoreCorrupt(f"{path} starts at commit {seq}, but its name says {first}")
-            if expected is not None and seq != expected:
-                raise StoreCorrupt(f"{path} jumps from commit {expected - 1} to {seq}")
+            _check_order(path, first, expected, seq)
             expected = seq + 1
             if seq > self.seq:
                 if seq != self.seq + 1:
@@ -404,6 +413,14 @@ class JournalStorage(Storage):
             if removed:
                 fsync_dir(self.journal_dir)
             return {"seq": self.seq, "snapshot_bytes": len(data), "segments_removed": removed}
+
+
+def _check_order(path: Path, first: int, expected: int | None, seq: int) -> None:
+    """Commits in a segment start at the segment's name and rise by one."""
+    if expected is None and seq != first:
+        raise StoreCorrupt(f"{path} starts at commit {seq}, but its name says {first}")
+    if expected is not None and seq != expected:
+        raise StoreCorrupt(f"{path} jumps from commit {expected - 1} to {seq}")
 
 
 def _next_hlc(last: tuple[int, int], wall_ms: int) -> tuple[int, int]:
