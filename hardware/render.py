@@ -242,6 +242,7 @@ def qr_matrix(payload: str, level: str) -> list[list[bool]]:
     """The QR modules (no quiet zone) for a payload at an error-correction level."""
     import qrcode
     import qrcode.constants
+    import qrcode.exceptions
 
     levels = {
         "L": qrcode.constants.ERROR_CORRECT_L,
@@ -251,7 +252,12 @@ def qr_matrix(payload: str, level: str) -> list[list[bool]]:
     }
     code = qrcode.QRCode(version=None, error_correction=levels[level], box_size=1, border=0)
     code.add_data(payload)
-    code.make(fit=True)
+    try:
+        code.make(fit=True)
+    except (ValueError, qrcode.exceptions.DataOverflowError):
+        raise LayoutError(
+            f"a QR payload of {len(payload.encode())} bytes does not fit any QR code at level {level}"
+        ) from None
     return code.get_matrix()
 
 

@@ -1,0 +1,149 @@
+"""The kiosk's printer: what the app calls to print tickets, see printer status and reprint.
+
+The app stores a ticket first, then calls `print_ticket`, which returns a job id at once; the
+hardware package renders, encodes and sends it on a background worker that retries while the
+printer is offline or out of paper. Nothing here ever waits on the printer or raises because of it.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import pathlib
+import threading
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from hardware import TicketSlip, check_shaping, parse_printer_url, ticket_document
+from hardware.queue import PrintQueue
+from hardware.samples import sample_slip
+from kiosk.clock import SystemClock, iso
+
+log = logging.getLogger(__name__)
+
+# Slips kept for reprinting from the attendant console, most recent last.
+REPRINT_HISTORY = 500
+
+
+class KioskPrinter:
+    """One configured printer with its print queue."""
+
+    def __init__(self, queue: PrintQueue, display_url: str, *, clock):
+        """Wrap a print queue; use make_printer() to build one from a printer URL."""
+        self._queue = queue
+        self._clock = clock
+        self.url = display_url
+        self._slips: collections.OrderedDict[str, TicketSlip] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def kind(self) -> str:
+        """The transport kind: preview, tcp, usb, serial, file or cups."""
+        return self._queue.transport.kind
+
+    def print_ticket(self, slip: TicketSlip) -> str:
+        """Queue a ticket for printing and return its job id without waiting for the printer."""
+        if not isinstance(slip, TicketSlip):
+            raise TypeError(f"print_ticket needs a hardware.TicketSlip, not {type(slip).__name__}")
+        job_id = self._queue.submit(ticket_document(slip))
+        with self._lock:
+            self._slips[job_id] = slip
+            while len(self._slips) > REPRINT_HISTORY:
+                self._slips.popitem(last=False)
+        return job_id
+
+    def reprint(self, job_id_or_slip: str | TicketSlip) -> str:
+        """Print a recent job's ticket again (by job id) or a given slip; returns the new job id."""
+        if isinstance(job_id_or_slip, TicketSlip):
+            return self.print_ticket(job_id_or_slip)
+        with self._lock:
+            slip = self._slips.get(job_id_or_slip)
+        if slip is None:
+            raise KeyError(
+                f"no recent print job {job_id_or_slip!r} to reprint (only the last {REPRINT_HISTORY} are kept); "
+                "reprint from the ticket instead"
+            )
+        return self.print_ticket(slip)
+
+    def job_state(self, job_id: str) -> str | None:
+        """'pending', 'printed' or 'failed' for a recent job, None when unknown."""
+        return self._queue.job_state(job_id)
+
+    def status(self) -> dict:
+        """Last known printer status and queue counts, for the attendant and supervisor screens."""
+        snap = self._queue.snapshot()
+        checked_at = snap.printer.checked_at
+        return {
+            "state": snap.printer.state.value,
+            "detail": snap.printer.detail,
+            "pending": snap.pending + snap.spooled,
+            "printed": snap.printed,
+            "failed": snap.failed,
+            "last_error": snap.last_error,
+            "checked_at": iso(checked_at) if checked_at else None,
+            "last_printed_at": iso(snap.last_printed_at) if snap.last_printed_at else None,
+            "url": self.url,
+            "kind": self.kind,
+        }
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until every queued job has been handed to the printer (tests, print-test command)."""
+        return self._queue.wait_idle(timeout)
+
+    def close(self, timeout: float = 5.0) -> list[str]:
+        """Stop the worker after trying to print what is queued for up to `timeout` s.
+
+        Returns the ids of the jobs left unprinted; they are also logged.
+        """
+        return self._queue.close(timeout)
+
+
+def make_printer(url: str | None, data_dir: pathlib.Path, *, clock=None, retry_initial_s: float = 0.5,
+                 retry_max_s: float = 30.0, poll_interval_s: float = 30.0) -> KioskPrinter:
+    """Build the printer named by a printer URL (None or "" means preview://).
+
+    Raises ValueError naming the bad part of an invalid URL. Touches no device: the first
+    status check happens on the worker when the printer is first used.
+    """
+    config = parse_printer_url(url)
+    clock = clock or SystemClock()
+    transport = config.open(pathlib.Path(data_dir), now=clock.now)
+    queue = PrintQueue(transport, config.profile, now=clock.now, retry_initial_s=retry_initial_s,
+                       retry_max_s=retry_max_s, poll_interval_s=poll_interval_s, name=config.display_url)
+    return KioskPrinter(queue, config.display_url, clock=clock)
+
+
+@click.command("print-test")
+@click.option("--printer", "printer_url", default=None,
+              help="Printer URL to test instead of the configured PRINTER_URL.")
+@click.option("--lang", type=click.Choice(["ar", "ckb", "en"]), default="ckb", show_default=True,
+              help="Language of the sample ticket.")
+@click.option("--wait", "wait_s", type=float, default=15.0, show_default=True,
+              help="Seconds to wait for the ticket to reach the printer.")
+@with_appcontext
+def print_test_command(printer_url: str | None, lang: str, wait_s: float) -> None:
+    """Print a sample ticket through the printer and report the printer's status."""
+    url = printer_url if printer_url is not None else current_app.config.get("PRINTER_URL", "")
+    data_dir = pathlib.Path(current_app.config["DATA_DIR"])
+    try:
+        printer = make_printer(url, data_dir)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--printer / PRINTER_URL") from None
+    check_shaping()
+    job_id = printer.print_ticket(sample_slip(lang, number="T-001"))
+    click.echo(f"printer {printer.url}: sample {lang} ticket queued as job {job_id}")
+    done = printer.wait_idle(wait_s)
+    info = printer.status()
+    left = printer.close(timeout=0)
+    click.echo(f"status: {info['state']} ({info['detail']})")
+    if done and printer.job_state(job_id) == "printed":
+        where = f" to {data_dir / 'prints'}" if printer.kind == "preview" else ""
+        click.echo(f"sample ticket sent{where}")
+        return
+    reason = info["last_error"] or "the printer did not take the job in time"
+    click.echo(f"sample ticket NOT printed: {reason}", err=True)
+    if left:
+        click.echo(f"dropped {len(left)} queued test job(s)", err=True)
+    raise SystemExit(1)

@@ -1,0 +1,1 @@
+"""Test doubles for printing: a loopback ESC/POS printer and an ESC/POS decoder."""
