@@ -167,3 +167,17 @@ def test_check_reports_problems(centre):
     numbering = centre.store.all("numbering")[0]
     centre.store.put("numbering", {**numbering, "last": 0})
     assert not all(ok for ok, _ in services.check(centre))
+
+
+def test_ticket_is_on_disk_before_issue_returns(centre, monkeypatch):
+    """Acknowledged means durable: the journal line is written and fsynced inside issue_ticket."""
+    import os
+
+    from kiosk.store import feed
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    ticket = services.issue_ticket(centre, service="A")
+    assert synced, "fsync happened before the ticket was handed back"
+    commits, _ = feed.read(centre.store.directory, centre.store.seq - 1)
+    assert any(ch["k"] == ticket["id"] for ch in commits[-1]["c"])
