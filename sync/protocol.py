@@ -95,7 +95,7 @@ def b64url(data: bytes) -> str:
 def unb64url(text: str) -> bytes:
     """Inverse of `b64url`; raises ProtocolError on anything else."""
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
     except (ValueError, TypeError) as exc:
         raise ProtocolError(f"not base64url: {exc}") from None
 
@@ -224,7 +224,7 @@ class Commit(_Strict):
     s: int = Field(ge=1)
     at: str = Field(max_length=40)
     h: str = Field(min_length=1, max_length=40)
-    c: list[dict[str, Any]]
+    c: list[Any] = Field(max_length=10_000)
 
 
 class PushRequest(_Strict):

@@ -143,6 +143,10 @@ def authenticate(conn: Connection, *, method: str, path: str, headers, body: byt
     if fresh is None:
         raise ApiError(401, "replayed_request", "this request was already received (replayed nonce)")
     if secrets.randbelow(64) == 0:
-        # forget nonces older than any timestamp still accepted, now and then rather than per request
-        conn.execute(delete(Nonce).where(Nonce.seen_at < now - dt.timedelta(seconds=2 * max_skew_s)))
+        prune_nonces(conn, now=now, max_skew_s=max_skew_s)  # now and then, not on every request
     return device
+
+
+def prune_nonces(conn: Connection, *, now: dt.datetime, max_skew_s: int) -> None:
+    """Forget nonces whose requests could no longer pass the timestamp check anyway."""
+    conn.execute(delete(Nonce).where(Nonce.seen_at < now - dt.timedelta(seconds=2 * max_skew_s)))

@@ -13,6 +13,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from sync import protocol
 from sync.central import auth, db, feed
@@ -174,8 +175,8 @@ def devices_command(centre):
              .order_by(Device.centre, Device.label))
     if centre:
         query = query.where(Device.centre == centre)
-    with _central().engine.connect() as conn:
-        for device, last_seq in conn.execute(query):
+    with Session(_central().engine) as session:
+        for device, last_seq in session.execute(query).all():
             seen = protocol.utc_iso(device.last_seen_at) if device.last_seen_at else "never"
             offset = "?" if device.clock_offset_s is None else f"{device.clock_offset_s:+.1f} s"
             click.echo(f"{device.centre}\t{device.label}\t{device.device_id}\t{device.status}\t"

@@ -72,8 +72,10 @@ def _apply_commits(conn: Connection, device, commits: list[protocol.Commit],
                    now: dt.datetime) -> tuple[int, int]:
     """Validate, collapse and write the changes of `commits`; return (applied, quarantined)."""
     latest: dict[tuple[str, str], tuple[protocol.Change, int, str]] = {}
+    events: dict[tuple[str, int], dict] = {}
     clears: list[tuple[str, int, str]] = []
     bad: list[dict] = []
+    centre = device.centre
     for commit in commits:
         for index, raw in enumerate(commit.c):
             change, reason = protocol.check_change(raw) if isinstance(raw, dict) else (None, "not an object")
@@ -83,19 +85,21 @@ def _apply_commits(conn: Connection, device, commits: list[protocol.Commit],
                 clears.append((change.t, commit.s, commit.h))
             else:
                 # several changes to one row in a batch: PostgreSQL refuses to upsert a row twice
-                # in one statement, and only the newest matters
+                # in one statement, and only the newest matters for the current state
                 latest[(change.t, change.k)] = (change, commit.s, commit.h)
-    centre = device.centre
-    records, events = [], []
+                if change.o == "put" and change.t == "tickets":
+                    # but every version's events count: history survives even a later delete
+                    for idx, event in enumerate(change.d["events"]):
+                        events.setdefault((change.k, idx), _event_row(centre, device.device_id, change.k,
+                                                                       idx, event, now))
+    records = []
     for (table, key), (change, seq, hlc) in latest.items():
         put = change.o == "put"
         records.append({"centre": centre, "tbl": table, "key": key, "device_id": device.device_id,
                         "seq": seq, "hlc": hlc, "doc": change.d if put else None, "deleted": not put,
                         "received_at": now, "updated_at": now})
-        if put and table == "tickets":
-            events.extend(_event_rows(centre, device.device_id, key, change.d["events"], now))
     write_records(conn, records)
-    write_events(conn, events)
+    write_events(conn, list(events.values()))
     for table, seq, hlc in clears:
         _clear(conn, centre, device.device_id, table, seq, hlc, now)
     if bad:
@@ -128,17 +132,13 @@ def write_events(conn: Connection, rows: list[dict]) -> None:
     batched(conn, stmt, rows, TicketEventRow.idx)
 
 
-def _event_rows(centre: str, device_id: str, ticket_id: str, events: list[dict],
-                now: dt.datetime) -> list[dict]:
-    """Projection rows of a ticket's event history."""
-    rows = []
-    for idx, event in enumerate(events):
-        counter = event.get("counter")
-        rows.append({"ticket_id": ticket_id, "idx": idx, "centre": centre, "device_id": device_id,
-                     "state": event["state"], "at": event["at"],
-                     "counter": None if counter is None else str(counter), "by": event.get("by"),
-                     "event": event, "received_at": now})
-    return rows
+def _event_row(centre: str, device_id: str, ticket_id: str, idx: int, event: dict,
+               now: dt.datetime) -> dict:
+    """The projection row of one ticket event."""
+    counter = event.get("counter")
+    return {"ticket_id": ticket_id, "idx": idx, "centre": centre, "device_id": device_id,
+            "state": event["state"], "at": event["at"], "counter": None if counter is None else str(counter),
+            "by": event.get("by"), "event": event, "received_at": now}
 
 
 def _clear(conn: Connection, centre: str, device_id: str, table: str, seq: int, hlc: str,

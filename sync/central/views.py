@@ -8,6 +8,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Blueprint, abort, current_app, render_template, request
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from sync.central.models import Centre, Device, DeviceCursor, Operator, Quarantined
 
@@ -58,7 +59,7 @@ def _ago(now: dt.datetime, moment: dt.datetime | None) -> str:
     return f"{seconds} s ago"
 
 
-def _devices(conn, centre: str | None = None) -> list[dict]:
+def _devices(session: Session, centre: str | None = None) -> list[dict]:
     """Devices with their cursor, lag and quarantine count."""
     quarantined = (select(Quarantined.device_id, func.count().label("n"))
                    .group_by(Quarantined.device_id).subquery())
@@ -70,7 +71,7 @@ def _devices(conn, centre: str | None = None) -> list[dict]:
         query = query.where(Device.centre == centre)
     now = _central().clock.now()
     out = []
-    for device, last_seq, count in conn.execute(query).all():
+    for device, last_seq, count in session.execute(query).all():
         last_sync = max((t for t in (device.last_push_at, device.last_pull_at) if t), default=None)
         out.append({"device": device, "acked_seq": last_seq, "lag": max(device.head_seq - last_seq, 0),
                     "quarantined": count, "last_sync_at": last_sync, "last_sync_ago": _ago(now, last_sync)})
@@ -80,9 +81,9 @@ def _devices(conn, centre: str | None = None) -> list[dict]:
 @bp.get("/")
 def index():
     """Every centre with its devices' last sync, lag and clock offset."""
-    with _central().engine.connect() as conn:
-        centres = conn.execute(select(Centre).order_by(Centre.code)).scalars().all()
-        devices = _devices(conn)
+    with Session(_central().engine) as session:
+        centres = session.scalars(select(Centre).order_by(Centre.code)).all()
+        devices = _devices(session)
     by_centre: dict[str, list[dict]] = {c.code: [] for c in centres}
     for row in devices:
         by_centre.setdefault(row["device"].centre, []).append(row)
@@ -92,12 +93,12 @@ def index():
 @bp.get("/centres/<code>")
 def centre(code: str):
     """One centre: its devices in detail and its quarantined records."""
-    with _central().engine.connect() as conn:
-        found = conn.execute(select(Centre).where(Centre.code == code)).scalar()
+    with Session(_central().engine) as session:
+        found = session.get(Centre, code)
         if found is None:
             abort(404)
-        devices = _devices(conn, code)
-        quarantine = conn.execute(select(Quarantined).where(Quarantined.centre == code)
-                                  .order_by(Quarantined.received_at.desc(), Quarantined.seq.desc())
-                                  .limit(200)).scalars().all()
+        devices = _devices(session, code)
+        quarantine = session.scalars(select(Quarantined).where(Quarantined.centre == code)
+                                     .order_by(Quarantined.received_at.desc(), Quarantined.seq.desc())
+                                     .limit(200)).all()
     return render_template("central/centre.html", centre=found, devices=devices, quarantine=quarantine)

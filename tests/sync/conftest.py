@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from kiosk.store import Store
 from sync import agent as agent_mod
 from sync.central import create_app, db
 from sync.central.models import Base
+from tests.sync.support import HttpServer, SignedDevice
 
 PG_SERVER = os.environ.get("SYNC_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 BACKENDS = ["sqlite", "postgresql"]
@@ -97,25 +97,6 @@ def central_app(central_url_db, server_clock):
     app = create_app({"CENTRAL_DATABASE_URL": central_url_db, "TESTING": True}, clock=server_clock)
     yield app
     app.extensions["central"].engine.dispose()
-
-
-class HttpServer:
-    """A WSGI app served over loopback HTTP from a background thread (werkzeug, threaded)."""
-
-    def __init__(self, app, port: int = 0):
-        """Bind at once, so the URL is known, and serve."""
-        from werkzeug.serving import make_server
-        self.server = make_server("127.0.0.1", port, app, threaded=True)
-        self.port = self.server.server_port
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="central-test", daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -198,3 +179,13 @@ def make_agent(kiosk_dir, kiosk_clock):
         kwargs.setdefault("timeout", (2, 5))
         return agent_mod.Agent(kiosk_dir, **kwargs)
     return build
+
+
+@pytest.fixture
+def device(central_app, ops, server_clock) -> SignedDevice:
+    """A device enrolled at centre ERB-01, signing through the test client."""
+    ops.add_centre()
+    dev = SignedDevice(central_app.test_client(), server_clock)
+    response = dev.enrol(ops.code(), "ERB-01")
+    assert response.status_code == 201, response.get_json()
+    return dev
