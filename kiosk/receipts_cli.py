@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import click
-from flask import current_app, has_app_context
+from flask import current_app
+from flask.cli import with_appcontext
 
 from kiosk import keys
 from kiosk.domain import receipts, trustlist
@@ -111,19 +112,20 @@ def _parse_at(ctx, param, value):
               help="signed trust list to check against [default: DATA/sync/trust-list.cbor]")
 @click.option("--root-key", "root_keys_path", type=click.Path(dir_okay=False, path_type=Path),
               help="PEM file of the root public key(s) [default: DATA/keys/trust-root.pem]")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="KIOSK_DATA_DIR",
-              help="data directory [default: the app's DATA_DIR]")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="data directory [default: the app's DATA_DIR, e.g. from KIOSK_DATA_DIR]")
 @click.option("--at", "at", callback=_parse_at, metavar="TIME",
               help="verify as of this time (ISO 8601), e.g. for a dispute about a past date")
+@with_appcontext
 def verify_command(code, trust_list_path, root_keys_path, data_dir, at):
     """Verify a receipt code (the QR text; '-' reads it from standard input) offline."""
     if code == "-":
         code = sys.stdin.readline()
-    if data_dir is None and has_app_context():
+    if data_dir is None:
         data_dir = current_app.config.get("DATA_DIR")
     if trust_list_path is None:
         if data_dir is None:
-            raise click.UsageError("no data directory: pass --data-dir or --trust-list, or set KIOSK_DATA_DIR")
+            raise click.UsageError("no data directory: set KIOSK_DATA_DIR, or pass --data-dir or --trust-list")
         trust_list_path = Path(data_dir) / TRUST_LIST_PATH
     if root_keys_path is None and data_dir is not None:
         root_keys_path = keys.pinned_roots_path(data_dir)
