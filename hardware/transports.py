@@ -379,6 +379,8 @@ class FileTransport(Transport):
 
 # IPP printer-state-reasons keywords (RFC 8011 and CUPS), without their -report/-warning/-error suffix.
 _PAPER_OUT_REASONS = ("media-empty", "media-needed")
+_UNREACHABLE_HINTS = ("may not exist", "unavailable", "not responding", "unable to connect", "unable to open",
+                      "is busy", "offline", "not connected")
 _OFFLINE_REASONS = ("offline", "connecting-to-device", "shutdown", "timed-out", "door-open", "cover-open", "paused")
 
 
@@ -411,9 +413,9 @@ def ipp_status(attrs: dict) -> PrinterStatus:
         return status(PrinterState.ERROR, detail(", ".join(errors)))
     if any(b == "media-low" for b in bases):
         return status(PrinterState.PAPER_LOW, detail("paper low"))
-    if state == 4 and message:
-        # The socket backend reports an unreachable printer only through the message.
-        return status(PrinterState.OFFLINE, detail("printing is held up"))
+    if state == 4 and any(hint in message.lower() for hint in _UNREACHABLE_HINTS):
+        # CUPS' socket and usb backends report an unreachable printer only in the message.
+        return status(PrinterState.OFFLINE, detail("printer unreachable"))
     if state in (3, 4):
         return status(PrinterState.ONLINE, "ready" if state == 3 else "printing")
     return status(PrinterState.UNKNOWN, detail(f"unexpected printer-state {state!r}"))
@@ -436,6 +438,10 @@ class CupsTransport(Transport):
 
         try:
             if self.host:
+                # libcups looks queues up through the thread's default server whatever the
+                # connection says, so point this (worker) thread's default at the server too.
+                cups.setServer(self.host)
+                cups.setPort(self.port or 631)
                 return cups.Connection(host=self.host, port=self.port or 631)
             return cups.Connection()
         except RuntimeError as exc:
@@ -466,7 +472,7 @@ class CupsTransport(Transport):
         """Jobs of this queue that CUPS holds and has not finished."""
         try:
             conn = self._connection()
-            jobs = conn.getJobs(which_jobs="not-completed", requested_attributes=["job-printer-uri"])
+            jobs = conn.getJobs(which_jobs="not-completed", requested_attributes=["job-id", "job-printer-uri"])
         except Exception:
             return 0
         suffix = f"/printers/{self.queue}"

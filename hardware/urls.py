@@ -167,7 +167,7 @@ def parse_printer_url(url: str | None) -> PrinterConfig:
             raise _bad(url, "missing printer host, e.g. escpos+tcp://10.0.0.5:9100")
         if path.strip("/"):
             raise _bad(url, f"unexpected path {path!r} after the host")
-        host, port = parts.hostname, parts.port or 9100
+        host, port = parts.hostname, 9100 if parts.port is None else parts.port
         if port == 0:
             raise _bad(url, "port 0 is not a printer port")
         target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -195,7 +195,9 @@ def parse_printer_url(url: str | None) -> PrinterConfig:
         if path.strip("/"):
             if not parts.hostname:
                 raise _bad(url, "missing CUPS host before the queue name")
-            host, port, target = parts.hostname, parts.port or 631, path.strip("/")
+            host, port, target = parts.hostname, 631 if parts.port is None else parts.port, path.strip("/")
+            if port == 0:
+                raise _bad(url, "port 0 is not a CUPS port")
         else:
             target = netloc
         if not _QUEUE_NAME.match(target):

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -17,6 +18,20 @@ from kiosk.printing import make_printer
 from tests.hardware.doubles.printer import PrinterDouble
 
 GOLDEN_DIR = pathlib.Path(__file__).resolve().parent / "golden"
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_threads():
+    """Fail a test that leaves a print worker, double or other thread running behind it."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 5
+    while True:
+        left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert not left, f"threads left running: {[t.name for t in left]}"
 
 
 @pytest.fixture
