@@ -127,7 +127,7 @@ class ReceiptError(ValueError):
         self.detail = detail
 
 
-def _utc_seconds(value: dt.datetime, name: str) -> dt.datetime:
+def utc_seconds(value: dt.datetime, name: str) -> dt.datetime:
     """An aware datetime converted to UTC and truncated to whole seconds (the wire precision)."""
     if not isinstance(value, dt.datetime) or value.tzinfo is None:
         raise ValueError(f"{name} must be a timezone-aware datetime")
@@ -207,7 +207,7 @@ class Receipt:
             if not is_code(value):
                 raise ValueError(f"{name} must be 1-32 characters of A-Z, a-z, 0-9, '.', '_' or '-'")
         for name in ("issued_at", "due_at", "expires_at"):
-            object.__setattr__(self, name, _utc_seconds(getattr(self, name), name))
+            object.__setattr__(self, name, utc_seconds(getattr(self, name), name))
         if self.due_at < self.issued_at:
             raise ValueError("due_at is before issued_at")
         if self.expires_at <= self.issued_at:
@@ -502,7 +502,9 @@ class Verdict:
 
 
 def verify(qr_text: str, trust_list: TrustList, now: dt.datetime) -> Verdict:
-    """Verify a scanned receipt offline against an accepted trust list at time `now`."""
+    """Verify a scanned receipt offline against an accepted trust list at time `now` (aware)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be a timezone-aware datetime (from the app clock)")
     try:
         message = cose_parse(parse_qr_text(qr_text, trust_list.verify_host))
     except ReceiptError as exc:

@@ -97,10 +97,7 @@ class TrustedKey:
         object.__setattr__(self, "public_key", _public_key(self.spki))
         object.__setattr__(self, "kid", key_id(self.public_key))
         for name in ("not_before_at", "not_after_at"):
-            value = getattr(self, name)
-            if not isinstance(value, dt.datetime) or value.tzinfo is None:
-                raise ValueError(f"{name} must be a timezone-aware datetime")
-            object.__setattr__(self, name, value.astimezone(receipts.UTC).replace(microsecond=0))
+            object.__setattr__(self, name, receipts.utc_seconds(getattr(self, name), name))
         if self.not_after_at < self.not_before_at:
             raise ValueError("a key's window ends before it starts")
         if not receipts.is_code(self.centre):
@@ -138,9 +135,7 @@ class TrustList:
         """Validate and normalise (host upper case, collections immutable, times whole seconds)."""
         if type(self.sequence) is not int or not 0 <= self.sequence <= MAX_SEQUENCE:
             raise ValueError("sequence must be a non-negative integer")
-        if not isinstance(self.issued_at, dt.datetime) or self.issued_at.tzinfo is None:
-            raise ValueError("issued_at must be a timezone-aware datetime")
-        object.__setattr__(self, "issued_at", self.issued_at.astimezone(receipts.UTC).replace(microsecond=0))
+        object.__setattr__(self, "issued_at", receipts.utc_seconds(self.issued_at, "issued_at"))
         object.__setattr__(self, "verify_host", receipts.normalise_host(self.verify_host))
         object.__setattr__(self, "keys", tuple(sorted(self.keys, key=lambda k: (k.kid, k.spki))))
         object.__setattr__(self, "revoked_kids", frozenset(self.revoked_kids))

@@ -259,3 +259,9 @@ def test_issued_at_in_the_future_still_verifies(centre_key, trust_list):
     """Kiosks boot with stale clocks: a receipt dated after `now` is not refused for that."""
     text = receipts.issue(make_receipt(), centre_key, HOST)
     assert receipts.verify(text, trust_list, ISSUED_AT - dt.timedelta(days=3)).is_valid
+
+
+def test_now_must_be_timezone_aware(valid_text, trust_list):
+    """A naive `now` is a programming error, reported as such rather than as a bad receipt."""
+    with pytest.raises(ValueError, match="timezone-aware"):
+        receipts.verify(valid_text, trust_list, NOW.replace(tzinfo=None))
