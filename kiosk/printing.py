@@ -16,7 +16,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from hardware import TicketSlip, check_shaping, parse_printer_url, ticket_document
+from hardware import ShapingUnavailable, TicketSlip, check_shaping, parse_printer_url, ticket_document
 from hardware.queue import PrintQueue
 from hardware.samples import sample_slip
 from kiosk.clock import SystemClock, iso
@@ -131,7 +131,11 @@ def print_test_command(printer_url: str | None, lang: str, wait_s: float) -> Non
         printer = make_printer(url, data_dir)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--printer / PRINTER_URL") from None
-    check_shaping()
+    try:
+        check_shaping()
+    except ShapingUnavailable as exc:
+        printer.close(timeout=0)
+        raise click.ClickException(str(exc)) from None
     job_id = printer.print_ticket(sample_slip(lang, number="T-001"))
     click.echo(f"printer {printer.url}: sample {lang} ticket queued as job {job_id}")
     done = printer.wait_idle(wait_s)

@@ -84,7 +84,8 @@ def test_ticket_matches_golden_image(name, lang, width, tmp_path):
         image.save(golden, optimize=True)
         pytest.skip(f"regenerated {golden.name}; review it and commit")
     assert golden.exists(), f"missing golden image {golden.name}: run with KIOSK_REGEN_GOLDEN=1, review, commit"
-    expected = Image.open(golden).convert("1")
+    with Image.open(golden) as stored:
+        expected = stored.convert("1")
     assert image.size == expected.size, f"size {image.size} != golden {expected.size}"
     diff = ImageChops.logical_xor(image, expected)
     changed = set_pixels(diff)
