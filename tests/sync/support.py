@@ -2,7 +2,11 @@
 through Flask's test client, and a loopback HTTP server for the real agent."""
 from __future__ import annotations
 
+import random
+import socket
 import threading
+import time
+from collections import Counter
 from urllib.parse import urlencode
 
 from kiosk.ids import new_ulid
@@ -113,7 +117,8 @@ class HttpServer:
         self.server = make_server("127.0.0.1", port, app, threaded=True)
         self.port = self.server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="central-test", daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       name="central-test", daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
@@ -121,3 +126,145 @@ class HttpServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+class FaultProxy:
+    """A loopback TCP proxy between the agent and central that misbehaves on purpose.
+
+    Each request (one per connection: the proxy forces `Connection: close`) draws its fate from a
+    seeded generator: passed through, delayed, cut off halfway to central, answered by central but
+    the answer dropped or cut short, sent to central twice at once, or answered 503 without
+    reaching central, or 502 after central applied it. At most `max_faults` requests are harmed.
+    """
+
+    FAULTS = ("delay", "drop_request", "drop_response", "truncate_response", "duplicate", "error_503",
+              "error_after")
+
+    def __init__(self, upstream_port: int, *, seed: int, rate: float = 0.4, max_faults: int = 60,
+                 max_delay_s: float = 0.15):
+        """Listen on a free loopback port and forward to `upstream_port`."""
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.rng = random.Random(seed)
+        self.order = self.rng.sample(self.FAULTS, len(self.FAULTS))
+        self.rate = rate
+        self.max_faults = max_faults
+        self.max_delay_s = max_delay_s
+        self.stats: Counter = Counter()
+        self.lock = threading.Lock()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.running = True
+        self.threads: list[threading.Thread] = []
+        self.thread = threading.Thread(target=self._accept, name="fault-proxy", daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        """Accept connections until stopped."""
+        while self.running:
+            try:
+                conn, _ = self.listener.accept()
+            except (socket.timeout, OSError):
+                continue
+            worker = threading.Thread(target=self._handle, args=(conn,), daemon=True)
+            worker.start()
+            self.threads.append(worker)
+
+    def _fate(self) -> tuple[str, float, int]:
+        """This request's fault (or "pass"), a delay and a coin, drawn under the lock."""
+        with self.lock:
+            harmed = sum(v for k, v in self.stats.items() if k != "pass")
+            fault = "pass"
+            if harmed < self.max_faults and self.rng.random() < self.rate:
+                fault = self.order[harmed % len(self.order)]  # every kind comes round in turn
+            self.stats[fault] += 1
+            return fault, self.rng.uniform(0, self.max_delay_s), self.rng.randrange(2)
+
+    def _handle(self, client: socket.socket) -> None:
+        """Serve one request with its fault."""
+        try:
+            client.settimeout(10)
+            request = _read_request(client)
+            if request is None:
+                return
+            fault, delay, coin = self._fate()
+            if fault == "delay":
+                time.sleep(delay)
+            if fault == "error_503":
+                client.sendall(_error_response(503))
+            elif fault == "drop_request":
+                upstream = socket.create_connection(self.upstream, timeout=10)
+                upstream.sendall(request[: max(1, len(request) // 2)])
+                upstream.close()
+            elif fault == "duplicate":
+                answers: list[bytes] = [b"", b""]
+                pair = [threading.Thread(target=lambda i=i: answers.__setitem__(i, self._forward(request)))
+                        for i in range(2)]
+                for t in pair:
+                    t.start()
+                for t in pair:
+                    t.join()
+                client.sendall(answers[coin])
+            else:
+                answer = self._forward(request)
+                if fault == "drop_response":
+                    pass
+                elif fault == "truncate_response":
+                    client.sendall(answer[: len(answer) // 2])
+                elif fault == "error_after":
+                    client.sendall(_error_response(502))
+                else:
+                    client.sendall(answer)
+        except OSError:
+            pass
+        finally:
+            client.close()
+
+    def _forward(self, request: bytes) -> bytes:
+        """Send the request to central and return its whole answer."""
+        with socket.create_connection(self.upstream, timeout=30) as upstream:
+            upstream.sendall(request)
+            chunks = []
+            while True:
+                data = upstream.recv(65536)
+                if not data:
+                    return b"".join(chunks)
+                chunks.append(data)
+
+    def stop(self) -> None:
+        """Stop accepting and wait for the requests in flight."""
+        self.running = False
+        self.thread.join(timeout=5)
+        self.listener.close()
+        for worker in self.threads:
+            worker.join(timeout=10)
+
+
+def _read_request(conn: socket.socket) -> bytes | None:
+    """One HTTP/1.1 request (headers + Content-Length body), rewritten to `Connection: close`."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"connection:")]
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        body += chunk
+    return b"\r\n".join(lines + [b"Connection: close"]) + b"\r\n\r\n" + body
+
+
+def _error_response(status: int) -> bytes:
+    """A bare gateway error with the sync API's JSON error shape."""
+    body = b'{"error":{"code":"gateway","message":"injected fault"}}'
+    return (f"HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
