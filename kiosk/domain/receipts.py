@@ -117,14 +117,18 @@ REASONS = {
 }
 
 
-class ReceiptError(ValueError):
-    """A receipt or envelope that cannot be accepted; `reason` is one of REASONS' keys."""
+class VerificationError(ValueError):
+    """A signed object that cannot be accepted; `reason` is a stable code screens translate."""
 
     def __init__(self, reason: str, detail: str = ""):
         """Keep the reason code and a detail for developers (never shown to citizens)."""
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+class ReceiptError(VerificationError):
+    """A receipt or envelope that cannot be accepted; `reason` is one of REASONS' keys."""
 
 
 def utc_seconds(value: dt.datetime, name: str) -> dt.datetime:

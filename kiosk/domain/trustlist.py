@@ -32,14 +32,8 @@ REASONS = {
 }
 
 
-class TrustListError(ValueError):
+class TrustListError(receipts.VerificationError):
     """A trust list that must not be accepted; `reason` is one of REASONS' keys."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        """Keep the reason code and a developer-facing detail."""
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
 
     @property
     def message(self) -> str:
