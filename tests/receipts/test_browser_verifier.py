@@ -165,6 +165,7 @@ def _forgeries(text: str, host: str) -> list[str]:
     kid = cbor2.loads(protected)[4]
 
     def wrap(*items, raw=None):
+        """QR text of a COSE_Sign1 of `items`, or of `raw` bytes as given."""
         return receipts.qr_text(raw if raw is not None else
                                 cbor2.dumps(cbor2.CBORTag(18, list(items)), canonical=True), host)
     high_s = signature[:32] + (receipts._P256_ORDER - int.from_bytes(signature[32:], "big")).to_bytes(32, "big")

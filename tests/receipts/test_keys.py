@@ -56,6 +56,7 @@ def test_concurrent_first_use_agrees_on_one_key(data_dir):
     barrier = threading.Barrier(8)
 
     def start():
+        """One process starting up: wait for the others, then load or create the key."""
         barrier.wait()
         try:
             kids.append(keys.load_or_create_centre_key(data_dir).kid)

@@ -161,6 +161,7 @@ def test_compressed_point_key_is_refused(root_key):
     assert serialization.load_der_public_key(spki_compressed) == key  # readable, just not canonical
 
     def edit(body):
+        """Swap in the compressed form of a valid key."""
         body["keys"][0]["public_key"] = spki_compressed
     assert reason_of(_signed_body(root_key, edit), [root_key.public_key()]) == "bad_payload"
 
