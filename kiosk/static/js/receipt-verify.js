@@ -106,8 +106,10 @@ export function base32Decode(text) {
   return out;
 }
 
+/** Lower-case hex of bytes. */
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 
+/** The 26-character ULID text of 16 bytes. */
 function ulidFromBytes(bytes) {
   let value = 0n;
   for (const b of bytes) value = (value << 8n) | BigInt(b);
@@ -116,10 +118,11 @@ function ulidFromBytes(bytes) {
   return out;
 }
 
+/** ISO 8601 UTC with milliseconds, as the Python side writes it. */
 const isoFromEpoch = (seconds) => new Date(seconds * 1000).toISOString();
 
+/** Canonical CBOR map order: shorter encoded key first, then bytewise. */
 function compareBytes(a, b) {
-  // canonical CBOR map order: shorter encoded key first, then bytewise
   if (a.length !== b.length) return a.length - b.length;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
   return 0;
@@ -224,6 +227,7 @@ export function decodeCbor(bytes) {
   return value;
 }
 
+/** The shortest CBOR head for a major type and length. */
 function encodeHead(major, length) {
   if (length < 24) return [(major << 5) | length];
   if (length < 0x100) return [(major << 5) | 24, length];
@@ -247,7 +251,9 @@ function sigStructure(protectedBytes, aad, payload) {
 
 // --- COSE_Sign1 ---------------------------------------------------------------------------------
 
+/** True for a CBOR byte string. */
 const isBytes = (v) => v instanceof Uint8Array;
+/** True for a CBOR integer small enough to be a Number. */
 const isInt = (v) => typeof v === "number" && Number.isInteger(v);
 
 /** Check a COSE_Sign1's shape and header: ES256 only, kid only in the protected header. */
@@ -277,6 +283,7 @@ function coseParse(data) {
   return { protectedBytes, kid, payload, signature };
 }
 
+/** True when the signature is the low-S ES256 signature of `cryptoKey` over the message. */
 async function coseVerify(message, cryptoKey, aad) {
   let s = 0n;
   let r = 0n;
@@ -294,9 +301,11 @@ async function coseVerify(message, cryptoKey, aad) {
   );
 }
 
+/** A P-256 public key from a JWK, for verifying only. */
 const importJwk = (jwk) =>
   crypto.subtle.importKey("jwk", { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y }, { name: "ECDSA", namedCurve: "P-256" }, true, ["verify"]);
 
+/** The 8-byte key id: the start of SHA-256 over the SubjectPublicKeyInfo. */
 async function kidOfSpki(spki) {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", spki)).slice(0, KID_LENGTH);
 }
@@ -323,11 +332,13 @@ export function receiptTextFromLocation(loc) {
 
 const badPayload = (detail) => new VerifyError("bad_payload", detail);
 
+/** A payload time: whole epoch seconds in range, or bad_payload. */
 function epochField(value, name) {
   if (!isInt(value) || value < 0 || value > MAX_EPOCH) throw badPayload(`${name} must be epoch seconds`);
   return value;
 }
 
+/** A payload code (centre, service, ticket), or bad_payload. */
 function codeField(value, name) {
   if (typeof value !== "string" || !CODE_RE.test(value)) throw badPayload(`${name} is not a code`);
   return value;
@@ -373,6 +384,7 @@ function decodePayload(data) {
   return { receipt, issuedMs: issued * 1000, expiresMs: expires * 1000 };
 }
 
+/** The verdict object, shaped like Verdict.to_json() in Python. */
 function verdict(outcome, reason, kid = null, receipt = null) {
   return { outcome, reason, message: REASONS[reason], kid: kid === null ? null : hex(kid), receipt };
 }
@@ -429,8 +441,10 @@ export async function verifyReceipt(qrText, trustList, now) {
 
 const TOP_FIELDS = ["version", "sequence", "issued_at", "verify_host", "keys", "revoked_keys", "revoked_receipts"];
 const KEY_FIELDS = ["kid", "centre", "public_key", "not_before_at", "not_after_at"];
+/** True when `map` is a Map with exactly these keys. */
 const hasExactly = (map, names) => map instanceof Map && map.size === names.length && names.every((n) => map.has(n));
 
+/** The JSON form of a trust list from its signed payload bytes, or TrustListError("bad_payload"). */
 async function decodeTrustList(data) {
   const fail = (detail) => new TrustListError("bad_payload", detail);
   let body;
