@@ -196,7 +196,7 @@ def test_central_killed_mid_batch_loses_nothing(central_url_db, ops, store, kios
         pusher.join(timeout=30)
         assert "error" in outcome, "central was killed after the push had finished"
         acked_before = agent_mod.read_state(kiosk_dir)["acked_seq"]
-        assert 0 < acked_before < store.seq
+        assert acked_before < store.seq  # 0 when the kill took the answer to the first batch
         proc = _start_central(central_url_db, port, log_path)
         assert agent.run().acked_seq == store.seq
         assert _central_records(ops.engine, "tickets") == {d["id"]: d for d in docs}
