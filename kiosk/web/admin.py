@@ -1,0 +1,77 @@
+"""The supervisor view: live counts per service and counter, the longest wait, counters open,
+printer and sync status, and switching services on and off or capping them for the day."""
+from __future__ import annotations
+
+import logging
+import re
+
+from flask import Blueprint, request
+from flask_babel import gettext as _
+
+from kiosk import services
+from kiosk.app import kiosk
+from kiosk.domain.errors import KioskError
+from kiosk.web import htmx
+from kiosk.web.auth import current_staff, staff_required, to_ascii_digits
+from kiosk.web.counter import printer_info
+from kiosk.web.screens import error_text, lname
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+SYNC_FIELDS = ("enrolled", "last_success_at", "last_attempt_at", "pending", "clock_offset_s", "last_error")
+
+
+def sync_status() -> dict | None:
+    """The sync agent's status when the sync package is installed; None when it is not."""
+    try:
+        from sync import agent
+    except ImportError:
+        return None
+    if not hasattr(agent, "status"):
+        return None
+    try:
+        return dict(agent.status(kiosk().app.config["DATA_DIR"]))
+    except Exception as exc:
+        log.exception("sync status failed")
+        return {"last_error": str(exc)}
+
+
+def _overview(notice: str | None = None, error: str | None = None) -> dict:
+    """Everything the supervisor view shows."""
+    centre = kiosk().centre
+    data = services.overview(centre)
+    return {"overview": data, "printer": printer_info(), "sync": sync_status(), "sync_fields": SYNC_FIELDS,
+            "notice": notice, "error": error, "staff": current_staff()}
+
+
+@bp.get("")
+@staff_required("supervisor")
+def index():
+    """The supervisor view (or its live `overview` block)."""
+    return htmx.render("admin/index.html", "overview", **_overview())
+
+
+@bp.post("/services/<code>")
+@staff_required("supervisor")
+def update_service(code):
+    """Switch a service on or off, or set (or clear) its daily cap."""
+    centre = kiosk().centre
+    changes: dict = {}
+    if "active" in request.form:
+        changes["active"] = request.form["active"] == "1"
+    if "daily_cap" in request.form:
+        raw = to_ascii_digits(request.form["daily_cap"].strip())
+        if raw and not re.fullmatch(r"[0-9]{1,6}", raw):
+            status = 200 if htmx.is_htmx() else 422
+            return htmx.render("admin/index.html", "settings", status=status,
+                               **_overview(error=_("The daily limit must be a whole number, or empty for no limit.")))
+        changes["daily_cap"] = int(raw) if raw else None
+    try:
+        service = services.update_service(centre, code, by=current_staff()["id"], **changes)
+    except KioskError as exc:
+        status = 200 if htmx.is_htmx() else exc.status
+        return htmx.render("admin/index.html", "settings", status=status, **_overview(error=error_text(exc.code)))
+    return htmx.render("admin/index.html", "settings",
+                       **_overview(notice=_("%(service)s saved.") % {"service": lname(service.get("names"))}))

@@ -1,0 +1,179 @@
+"""Staff sessions for the screens: PIN login (argon2 through services.authenticate), idle timeout
+and role checks. The citizen kiosk and the hall display never log in, so they never reach these.
+
+The session keeps the staff id, role and a fingerprint of the PIN hash (a changed PIN ends every
+session) and the time of the last thing the staff member did. Live refreshes (SSE-triggered htmx
+GETs and polling) are not activity, otherwise an unattended console would never time out.
+"""
+from __future__ import annotations
+
+import logging
+import unicodedata
+from functools import wraps
+from urllib.parse import urlencode, urlsplit
+
+from flask import Blueprint, g, make_response, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from kiosk import services
+from kiosk.app import kiosk
+from kiosk.domain.errors import Forbidden, KioskError, Unauthorized
+from kiosk.security import pin_fingerprint
+from kiosk.web import htmx
+from kiosk.web.api import limiter
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("auth", __name__, url_prefix="/staff")
+
+STAFF_KEYS = ("staff", "staff_role", "staff_fp", "staff_seen_at", "counter")
+LOGIN_ATTEMPTS_PER_MIN = 20
+
+
+def to_ascii_digits(text: str) -> str:
+    """Arabic-Indic (and any other Unicode) digits to 0-9, so a PIN typed on an Arabic layout works."""
+    return "".join(str(unicodedata.digit(ch)) if ch.isdigit() else ch for ch in text)
+
+
+def _now_ts() -> float:
+    """The app clock's current time as a UTC epoch."""
+    return kiosk().clock.now().timestamp()
+
+
+def _idle_s() -> int:
+    """The staff idle timeout in seconds."""
+    return int(kiosk().app.config["STAFF_IDLE_MIN"]) * 60
+
+
+def end_session(reason: str) -> None:
+    """Forget the staff member (the language choice stays)."""
+    if session.get("staff"):
+        log.info("staff session of %s ended: %s", session.get("staff"), reason)
+    for key in STAFF_KEYS:
+        session.pop(key, None)
+
+
+def current_staff() -> dict | None:
+    """The logged-in staff document, or None (an idle or revoked session is ended here)."""
+    if "staff_doc" in g:
+        return g.staff_doc
+    staff = None
+    staff_id = session.get("staff")
+    if staff_id:
+        doc = kiosk().centre.store.get("staff", staff_id)
+        seen_at = session.get("staff_seen_at")
+        if (doc is None or not doc.get("active", True)
+                or pin_fingerprint(doc["pin_hash"]) != session.get("staff_fp")):
+            end_session("staff record changed")
+            g.session_expired = True
+        elif not isinstance(seen_at, (int, float)) or _now_ts() - seen_at > _idle_s():
+            end_session("idle timeout")
+            g.session_expired = True
+        else:
+            staff = doc
+    g.staff_doc = staff
+    return staff
+
+
+def _is_activity() -> bool:
+    """A click or form the staff member made, as opposed to a live refresh."""
+    if request.method != "GET":
+        return True
+    return not request.headers.get("HX-Request") and "text/event-stream" not in request.headers.get("Accept", "")
+
+
+def login_url() -> str:
+    """The login page, coming back to the current page afterwards."""
+    target = request.full_path.rstrip("?") if request.method == "GET" and not htmx.is_htmx() else None
+    if request.headers.get("HX-Request") and request.headers.get("HX-Current-URL"):
+        parts = urlsplit(request.headers["HX-Current-URL"])
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+    query = {"next": target} if target and safe_next(target) else {}
+    if g.get("session_expired"):
+        query["expired"] = "1"
+    return url_for("auth.login") + (f"?{urlencode(query)}" if query else "")
+
+
+def _to_login():
+    """Send an anonymous or timed-out request to the login page in a way its client follows."""
+    if "text/event-stream" in request.headers.get("Accept", ""):
+        raise Unauthorized("log in again")
+    if request.headers.get("HX-Request"):
+        # a 302 would be followed by the browser and the login page swapped into the console
+        response = make_response("", 401)
+        response.headers["HX-Redirect"] = login_url()
+        return response
+    return htmx.redirect(login_url())
+
+
+def staff_required(*roles: str):
+    """Views behind a staff login; `roles` limits which roles may use them (403 for the others)."""
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            staff = current_staff()
+            if staff is None:
+                return _to_login()
+            if roles and staff.get("role") not in roles:
+                raise Forbidden(f"this needs the role {' or '.join(roles)}")
+            if _is_activity():
+                session["staff_seen_at"] = _now_ts()
+            return view(*args, **kwargs)
+        return wrapper
+    return decorate
+
+
+def safe_next(target: str | None) -> bool:
+    """Only local paths (never `//host` or a scheme) may be redirect targets after login."""
+    return bool(target) and target.startswith("/") and not target.startswith("//") and "\\" not in target
+
+
+def _home_for(role: str) -> str:
+    """Where a role starts."""
+    return url_for("admin.index") if role == "supervisor" else url_for("counter.index")
+
+
+@bp.get("/login")
+def login():
+    """The PIN login form."""
+    if current_staff() is not None and not request.args.get("expired"):
+        return htmx.redirect(_home_for(g.staff_doc["role"]))
+    return render_template("auth/login.html", next=request.args.get("next", ""),
+                           expired=bool(request.args.get("expired")), error=None)
+
+
+@bp.post("/login")
+def do_login():
+    """Check the name and PIN; start a staff session."""
+    from kiosk.web.screens import rotate_csrf_token
+    staff_id = (request.form.get("staff") or "").strip()
+    pin = to_ascii_digits(request.form.get("pin") or "")
+    target = request.form.get("next") or ""
+    if not limiter.allow("screen-login:" + (request.remote_addr or "?"), LOGIN_ATTEMPTS_PER_MIN):
+        return render_template("auth/login.html", next=target, expired=False,
+                               error=_("Too many attempts. Wait a minute and try again.")), 429
+    try:
+        staff = services.authenticate(kiosk().centre, staff_id, pin)
+    except Unauthorized:
+        return render_template("auth/login.html", next=target, expired=False,
+                               error=_("Wrong name or PIN.")), 401
+    end_session("new login")
+    rotate_csrf_token()
+    session.update({"staff": staff["id"], "staff_role": staff["role"],
+                    "staff_fp": pin_fingerprint(staff["pin_hash"]), "staff_seen_at": _now_ts()})
+    log.info("staff %s logged in on the screens", staff["id"])
+    return htmx.redirect(target if safe_next(target) else _home_for(staff["role"]))
+
+
+@bp.post("/logout")
+def logout():
+    """End the session; a counter the attendant had open is closed so the wait estimate stays true."""
+    staff = current_staff()
+    counter = session.get("counter")
+    if staff is not None and counter:
+        try:
+            services.set_counter_status(kiosk().centre, counter, "closed", by=staff["id"])
+        except KioskError as exc:
+            log.warning("could not close counter %s at logout: %s", counter, exc.message)
+    end_session("logout")
+    return htmx.redirect(url_for("auth.login"))
