@@ -47,13 +47,30 @@ class TextSegment:
 
 @dataclasses.dataclass(frozen=True)
 class QrSegment:
-    """A QR code: its parameters for a native printer command and its 1-bit image (full width)."""
+    """A QR code: its parameters for a native printer command and, on demand, its 1-bit image."""
 
     payload: str
     level: str
     module_dots: int
     modules: int
-    image: Image.Image
+    width: int
+
+    @functools.cached_property
+    def image(self) -> Image.Image:
+        """The code with its quiet zone, centred on a full-width strip (built only when needed:
+        choosing the mask pattern is most of the cost, and a native QR never needs it)."""
+        matrix = qr_matrix(self.payload, self.level)
+        span = len(matrix) + 2 * QUIET_ZONE_MODULES
+        small = Image.new("1", (span, span), 1)
+        pixels = small.load()
+        for y, row in enumerate(matrix):
+            for x, dark in enumerate(row):
+                if dark:
+                    pixels[x + QUIET_ZONE_MODULES, y + QUIET_ZONE_MODULES] = 0
+        big = small.resize((span * self.module_dots, span * self.module_dots), Image.Resampling.NEAREST)
+        image = Image.new("1", (self.width, big.height), 1)
+        image.paste(big, ((self.width - big.width) // 2, 0))
+        return image
 
 
 Segment = Union[TextSegment, QrSegment]
@@ -176,8 +193,12 @@ def _wrap(text: str, font: ImageFont.FreeTypeFont, direction: str, lang: str, ma
 
     lines: list[str] = []
     for paragraph in text.split("\n"):
+        words = paragraph.split()
+        if fits(" ".join(words)):
+            lines.append(" ".join(words))
+            continue
         current = ""
-        for word in paragraph.split():
+        for word in words:
             candidate = f"{current} {word}" if current else word
             if fits(candidate):
                 current = candidate
@@ -238,8 +259,8 @@ def _render_rule(rule: Rule, width: int) -> Image.Image:
     return strip
 
 
-def qr_matrix(payload: str, level: str) -> list[list[bool]]:
-    """The QR modules (no quiet zone) for a payload at an error-correction level."""
+def _qr_code(payload: str, level: str):
+    """A qrcode.QRCode holding the payload, its version fitted; LayoutError when nothing fits."""
     import qrcode
     import qrcode.constants
     import qrcode.exceptions
@@ -253,18 +274,29 @@ def qr_matrix(payload: str, level: str) -> list[list[bool]]:
     code = qrcode.QRCode(version=None, error_correction=levels[level], box_size=1, border=0)
     code.add_data(payload)
     try:
-        code.make(fit=True)
+        code.best_fit()
     except (ValueError, qrcode.exceptions.DataOverflowError):
         raise LayoutError(
             f"a QR payload of {len(payload.encode())} bytes does not fit any QR code at level {level}"
         ) from None
+    return code
+
+
+def qr_modules(payload: str, level: str) -> int:
+    """Modules per side of the smallest QR version holding the payload (cheap: no mask search)."""
+    return 4 * _qr_code(payload, level).version + 17
+
+
+def qr_matrix(payload: str, level: str) -> list[list[bool]]:
+    """The QR modules (no quiet zone) for a payload at an error-correction level."""
+    code = _qr_code(payload, level)
+    code.make(fit=False)
     return code.get_matrix()
 
 
 def _render_qr(block: QrCode, width: int) -> QrSegment:
-    """Render a QR with its 4-module quiet zone, shrinking modules to fit but never below 4 dots."""
-    matrix = qr_matrix(block.payload, block.level)
-    modules = len(matrix)
+    """Size a QR with its 4-module quiet zone, shrinking modules to fit but never below 4 dots."""
+    modules = qr_modules(block.payload, block.level)
     span = modules + 2 * QUIET_ZONE_MODULES
     module_dots = block.module_dots
     while span * module_dots > width and module_dots > MIN_QR_MODULE_DOTS:
@@ -275,13 +307,4 @@ def _render_qr(block: QrCode, width: int) -> QrSegment:
             f"{MIN_QR_MODULE_DOTS} dots per module with its quiet zone; the paper is {width} dots "
             "wide (shorten the payload or use wider paper)"
         )
-    small = Image.new("1", (span, span), 1)
-    pixels = small.load()
-    for y, row in enumerate(matrix):
-        for x, dark in enumerate(row):
-            if dark:
-                pixels[x + QUIET_ZONE_MODULES, y + QUIET_ZONE_MODULES] = 0
-    big = small.resize((span * module_dots, span * module_dots), Image.Resampling.NEAREST)
-    image = Image.new("1", (width, big.height), 1)
-    image.paste(big, ((width - big.width) // 2, 0))
-    return QrSegment(block.payload, block.level, module_dots, modules, image)
+    return QrSegment(block.payload, block.level, module_dots, modules, width)
