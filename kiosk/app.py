@@ -92,6 +92,7 @@ def create_app(config: dict | None = None, *, store=None, printer=None, clock=No
 
     from kiosk.web import api, errors, home
     errors.register(app)
+    from kiosk.web import screens; screens.register(app)
     app.register_blueprint(home.bp)
     app.register_blueprint(api.bp)
 
