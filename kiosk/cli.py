@@ -79,5 +79,8 @@ def check_command():
 
 def register(app: Flask) -> None:
     """Add the kiosk's commands, and those of the parts that provide one."""
-    for command in (demo_data_command, serve_command, compact_command, check_command):
+    from kiosk.printing import print_test_command
+    from sync.agent import enroll_command, sync_command
+    for command in (demo_data_command, serve_command, compact_command, check_command, print_test_command,
+                    enroll_command, sync_command):
         app.cli.add_command(command)

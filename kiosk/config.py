@@ -15,7 +15,7 @@ DEFAULTS: dict = {
     "TIMEZONE": "Asia/Baghdad",       # the service day and the times printed on tickets
     "LANGUAGES": ["ar", "ckb", "en"],
     "DEFAULT_LANGUAGE": "ar",
-    "PRINTER_URL": "",                # empty: preview:// (PNG/PDF files in the data directory)
+    "PRINTER_URL": "",                # empty: preview:// (PNG/PDF in the data directory); "off": none
     "PUBLIC_URL": "http://kiosk.local",  # base of the ticket QR on screen and on paper
     "PRIORITY_RATIO": 2,              # priority calls before a waiting normal ticket gets its turn
     "MAX_WAIT_MIN": 45,               # after this a ticket jumps ahead of both queues
@@ -26,11 +26,11 @@ DEFAULTS: dict = {
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "SECRET_KEY": None,               # default: generated once into <data>/secret.key
     "COMPACT_EVERY": 5000,            # commits between automatic snapshots
-    "INBOX_POLL_S": 5.0,              # how often pulled configuration is looked for
+    "INBOX_POLL_S": 5,                # seconds between looks for configuration pulled from central
 }
 
 _INT_KEYS = ("PRIORITY_RATIO", "MAX_WAIT_MIN", "IDLE_RESET_S", "STAFF_IDLE_MIN", "TOKEN_TTL_MIN",
-             "TICKET_RATE_PER_MIN", "MAX_CONTENT_LENGTH", "COMPACT_EVERY")
+             "TICKET_RATE_PER_MIN", "MAX_CONTENT_LENGTH", "COMPACT_EVERY", "INBOX_POLL_S")
 
 
 class ConfigError(ValueError):

@@ -60,7 +60,7 @@ def clock() -> FrozenClock:
 def app_config(data_dir) -> dict:
     """Settings for the test app (tests may change them before `app` is built)."""
     return {"DATA_DIR": str(data_dir), "SECRET_KEY": "test-secret-key", "TICKET_RATE_PER_MIN": 0,
-            "INBOX_POLL_S": 0.2}
+            "INBOX_POLL_S": 1, "PRINTER_URL": "off"}
 
 
 @pytest.fixture
