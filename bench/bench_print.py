@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image  # noqa: E402
 
 from hardware import check_shaping, encode, get_profile, render, ticket_document  # noqa: E402
-from hardware.encode import new_dummy  # noqa: E402
+from hardware.encoding import new_dummy  # noqa: E402
 from hardware.samples import sample_slip, trilingual_document  # noqa: E402
 from kiosk.printing import make_printer  # noqa: E402
 from tests.hardware.doubles.printer import PrinterDouble  # noqa: E402

@@ -6,7 +6,7 @@ python-escpos and sends it through the transport named by the printer URL. pytho
 imported only when a job is encoded or a profile looked up: its import writes a cache file.
 """
 
-from hardware.encode import encode
+from hardware.encoding import encode
 from hardware.errors import (
     EncodeError,
     LayoutError,
@@ -28,7 +28,7 @@ from hardware.layout import (
 )
 from hardware.profiles import Profile, get_profile
 from hardware.queue import PrintQueue, QueueStatus
-from hardware.render import Rendered, check_shaping, render
+from hardware.rendering import Rendered, check_shaping, render
 from hardware.status import PrinterState, PrinterStatus
 from hardware.urls import PrinterConfig, parse_printer_url, redact
 

@@ -6,10 +6,10 @@ import datetime as dt
 import functools
 import secrets
 
-from hardware.encode import encode
+from hardware.encoding import encode
 from hardware.layout import Document
 from hardware.profiles import Profile
-from hardware.render import Rendered, render
+from hardware.rendering import Rendered, render
 
 
 def new_job_id() -> str:

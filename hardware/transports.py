@@ -535,9 +535,9 @@ class PreviewTransport(Transport):
         dpi = 180 if image.width == 512 else 203
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            for path, fmt in ((png, "PNG"), (pdf, "PDF")):
+            for path, fmt, options in ((png, "PNG", {"dpi": (dpi, dpi)}), (pdf, "PDF", {"resolution": dpi})):
                 tmp = path.with_name(f".{path.name}.tmp")
-                image.save(tmp, fmt, resolution=dpi) if fmt == "PDF" else image.save(tmp, fmt, dpi=(dpi, dpi))
+                image.save(tmp, fmt, **options)
                 os.replace(tmp, path)
         except OSError as exc:
             raise _unavailable(PrinterState.ERROR, f"cannot write preview files: {exc.strerror or exc}") from None

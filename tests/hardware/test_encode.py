@@ -7,7 +7,7 @@ import zxingcpp
 from PIL import ImageChops
 
 from hardware import Document, EncodeError, Line, QrCode, encode, get_profile, render, ticket_document
-from hardware.render import QrSegment, TextSegment
+from hardware.rendering import QrSegment, TextSegment
 from tests.hardware.doubles.escpos_decode import DecodeError, decode
 from tests.hardware.samples import SLIPS
 

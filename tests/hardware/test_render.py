@@ -18,7 +18,7 @@ from hardware import (
     render,
     ticket_document,
 )
-from hardware.render import QUIET_ZONE_MODULES, QrSegment, TextSegment, qr_matrix
+from hardware.rendering import QUIET_ZONE_MODULES, QrSegment, TextSegment, qr_matrix
 from tests.hardware.conftest import GOLDEN_DIR, regenerate_golden
 from tests.hardware.samples import SLIPS
 

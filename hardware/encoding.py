@@ -11,7 +11,7 @@ import math
 
 from hardware.errors import EncodeError
 from hardware.profiles import Profile
-from hardware.render import QUIET_ZONE_MODULES, QrSegment, Rendered, TextSegment
+from hardware.rendering import QUIET_ZONE_MODULES, QrSegment, Rendered, TextSegment
 
 log = logging.getLogger(__name__)
 
