@@ -46,9 +46,32 @@ class KioskState:
                 if self._centre is None:
                     from kiosk.services import Centre
                     store = self._store or Store(self.app.config["DATA_DIR"], clock=self.clock)
+                    if self._printer is None:
+                        self._printer = self._make_printer()
                     self._centre = Centre(store=store, clock=self.clock, events=self.events,
                                           config=self.app.config, printer=self._printer)
+                    self.apply_inbox()
         return self._centre
+
+    def _make_printer(self):
+        """The configured printer behind the slip builder; None when printing is switched off."""
+        url = self.app.config["PRINTER_URL"]
+        if url == "off":
+            return None
+        from hardware import check_shaping
+        from kiosk.printing import make_printer
+        from kiosk.slips import TicketPrinting
+        check_shaping()  # refuse to print tickets nobody can read
+        return TicketPrinting(self.app, make_printer(url, self.app.config["DATA_DIR"], clock=self.clock))
+
+    def apply_inbox(self) -> int:
+        """Apply configuration the sync agent pulled from central (services, counters, staff...)."""
+        from sync.inbox import apply_inbox
+        applied = apply_inbox(self._centre.store, self.app.config["DATA_DIR"])
+        if applied:
+            log.info("applied %d configuration changes from central", applied)
+            self.events.publish("queue-changed", {"config": True})
+        return applied
 
     def close(self) -> None:
         """Stop background work and release the store."""
@@ -84,6 +107,12 @@ def create_app(config: dict | None = None, *, store=None, printer=None, clock=No
     app = Flask("kiosk", root_path=str(ROOT / "kiosk"), template_folder=str(ROOT / "templates"),
                 instance_path=os.environ.get("KIOSK_INSTANCE_PATH") or str(ROOT / "instance"))
     settings = config_mod.load(app.instance_path, config)
+    if settings["PRINTER_URL"] != "off":
+        from hardware import parse_printer_url
+        try:
+            parse_printer_url(settings["PRINTER_URL"])
+        except ValueError as exc:
+            raise config_mod.ConfigError(f"PRINTER_URL: {exc}") from None
     app.config.update(settings)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _secret_key(app.config["DATA_DIR"])
@@ -116,6 +145,15 @@ def start_background(app: Flask) -> None:
             except Exception:
                 log.exception("housekeeping failed")
 
-    thread = threading.Thread(target=housekeeping, name="kiosk-housekeeping", daemon=True)
-    thread.start()
-    state.background.append(thread)
+    def inbox():
+        """Pick up configuration pulled by the sync agent within a few seconds."""
+        while not state.stopping.wait(app.config["INBOX_POLL_S"]):
+            try:
+                state.apply_inbox()
+            except Exception:
+                log.exception("applying pulled configuration failed")
+
+    for target, name in ((housekeeping, "kiosk-housekeeping"), (inbox, "kiosk-inbox")):
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        state.background.append(thread)

@@ -54,6 +54,10 @@ class KioskPrinter:
                 self._slips.popitem(last=False)
         return job_id
 
+    def print_document(self, document) -> str:
+        """Queue any laid-out document (a receipt, a report slip) and return its job id at once."""
+        return self._queue.submit(document)
+
     def reprint(self, job_id_or_slip: str | TicketSlip) -> str:
         """Print a recent job's ticket again (by job id) or a given slip; returns the new job id."""
         if isinstance(job_id_or_slip, TicketSlip):

@@ -1,0 +1,80 @@
+"""What goes on paper: turn a stored ticket into the localised slip the printer renders.
+
+The use cases hand a ticket to `TicketPrinting.print_ticket` after it is stored; the text is
+translated here (the citizen's language, local digits, the centre's time zone) and the printer
+queue renders and sends it in the background.
+"""
+from __future__ import annotations
+
+import logging
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from flask import Flask
+from flask_babel import force_locale, gettext, ngettext
+
+from hardware import TicketSlip
+from kiosk.clock import parse_iso
+from kiosk.web.screens import LOCALES, digits
+
+log = logging.getLogger(__name__)
+
+
+def ticket_slip(ticket: dict, service: dict, *, centre_names: dict, tz, lang: str | None = None) -> TicketSlip:
+    """The ticket as printed, in `lang` (default: the language the citizen chose)."""
+    lang = lang or ticket.get("lang") or "ar"
+    with force_locale(LOCALES[lang]):
+        issued = format_datetime(parse_iso(ticket["issued_at"]), "d MMM y, HH:mm", tzinfo=tz, locale=LOCALES[lang])
+        ahead = ticket.get("ahead", 0)
+        ahead_text = (gettext("You are next") if ahead == 0 else
+                      ngettext("%(num)d person ahead of you", "%(num)d people ahead of you", ahead))
+        wait_min = max(1, round(ticket.get("estimated_wait_s", 0) / 60)) if ahead else 0
+        wait_text = ngettext("About %(num)d minute", "About %(num)d minutes", wait_min) if wait_min else ""
+        fee = int(service.get("fee_iqd") or 0)
+        fee_text = (gettext("This service is free. Pay nobody.") if fee == 0 else
+                    gettext("Official fee: %(fee)s IQD. Pay only at the cashier.", fee=f"{fee:,}"))
+        counter_text = gettext("Counter %(counter)s", counter=ticket["counter"]) if ticket.get("counter") else ""
+        footer = gettext("Keep this ticket. Watch the screen for your number.")
+        return TicketSlip(
+            lang=lang, centre=centre_names.get(lang) or centre_names.get("en", ""), number=ticket["number"],
+            number_local=digits(ticket["number"], lang), service=service["names"].get(lang) or service["code"],
+            issued_at_text=digits(issued, lang), ahead_text=digits(ahead_text, lang),
+            wait_text=digits(wait_text, lang), fee_text=digits(fee_text, lang),
+            counter_text=digits(counter_text, lang), qr=ticket["qr"], footer=footer)
+
+
+class TicketPrinting:
+    """The use cases' printer: builds slips inside the app's context and queues them."""
+
+    def __init__(self, app: Flask, printer):
+        """Wrap a hardware printer (kiosk.printing.KioskPrinter) for `app`."""
+        self.app = app
+        self.printer = printer
+        self.jobs: dict[str, str] = {}  # ticket id -> last print job id, for reprints
+
+    def print_ticket(self, ticket: dict, service: dict) -> str:
+        """Queue a stored ticket for printing; returns the job id."""
+        with self.app.app_context():
+            slip = ticket_slip(ticket, service, centre_names=self.app.config["CENTRE_NAMES"],
+                               tz=ZoneInfo(self.app.config["TIMEZONE"]))
+        job = self.printer.print_ticket(slip)
+        self.jobs[ticket["id"]] = job
+        if len(self.jobs) > 2000:
+            self.jobs.pop(next(iter(self.jobs)))
+        return job
+
+    def print_document(self, document) -> str:
+        """Queue a laid-out hardware.Document (receipts); never waits on the printer."""
+        return self.printer.print_document(document)
+
+    def reprint(self, ticket: dict, service: dict) -> str:
+        """Print a ticket again (a fresh slip: the place in the queue may have changed)."""
+        return self.print_ticket(ticket, service)
+
+    def status(self) -> dict:
+        """The printer's last known status and queue counts."""
+        return self.printer.status()
+
+    def close(self) -> None:
+        """Stop the print worker (pending jobs are logged by it)."""
+        self.printer.close()
