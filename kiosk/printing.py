@@ -16,7 +16,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from hardware import ShapingUnavailable, TicketSlip, check_shaping, parse_printer_url, ticket_document
+from hardware import Document, ShapingUnavailable, TicketSlip, check_shaping, parse_printer_url, ticket_document
 from hardware.queue import PrintQueue
 from hardware.samples import sample_slip
 from kiosk.clock import SystemClock, iso
@@ -54,8 +54,10 @@ class KioskPrinter:
                 self._slips.popitem(last=False)
         return job_id
 
-    def print_document(self, document) -> str:
+    def print_document(self, document: Document) -> str:
         """Queue any laid-out document (a receipt, a report slip) and return its job id at once."""
+        if not isinstance(document, Document):
+            raise TypeError(f"print_document needs a hardware.Document, not {type(document).__name__}")
         return self._queue.submit(document)
 
     def reprint(self, job_id_or_slip: str | TicketSlip) -> str:

@@ -228,3 +228,20 @@ def test_idle_printer_status_is_polled(double, kiosk_printer):
         time.sleep(0.02)
     assert printer.status()["state"] == "paper_out"
     assert printer.status()["pending"] == 0
+
+
+def test_any_document_prints_through_the_same_queue(double, kiosk_printer):
+    """Receipts and other printouts are Documents: same queue, same bytes path, own QR payload."""
+    from hardware import Document, Line, QrCode
+
+    printer = kiosk_printer(double.url)
+    receipt = Document((Line("وصل استلام الطلب", "ar", "large", bold=True, align="center"),
+                        QrCode("HTTPS://V.EXAMPLE.GOV.IQ/R#" + "A" * 40, level="M", module_dots=5)),
+                       title="receipt R-1")
+    job_id = printer.print_document(receipt)
+    assert printer.wait_idle(10) and double.wait_for_jobs(1, 5)
+    (qr,) = decode(double.jobs[0]).qr_codes
+    assert qr.payload.endswith("A" * 40) and qr.module_size == 5
+    assert printer.job_state(job_id) == "printed"
+    with pytest.raises(TypeError, match="Document"):
+        printer.print_document(SLIPS["ar"])
