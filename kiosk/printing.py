@@ -30,10 +30,9 @@ REPRINT_HISTORY = 500
 class KioskPrinter:
     """One configured printer with its print queue."""
 
-    def __init__(self, queue: PrintQueue, display_url: str, *, clock):
+    def __init__(self, queue: PrintQueue, display_url: str):
         """Wrap a print queue; use make_printer() to build one from a printer URL."""
         self._queue = queue
-        self._clock = clock
         self.url = display_url
         self._slips: collections.OrderedDict[str, TicketSlip] = collections.OrderedDict()
         self._lock = threading.Lock()
@@ -118,7 +117,7 @@ def make_printer(url: str | None, data_dir: pathlib.Path, *, clock=None, retry_i
     transport = config.open(pathlib.Path(data_dir), now=clock.now)
     queue = PrintQueue(transport, config.profile, now=clock.now, retry_initial_s=retry_initial_s,
                        retry_max_s=retry_max_s, poll_interval_s=poll_interval_s, name=config.display_url)
-    return KioskPrinter(queue, config.display_url, clock=clock)
+    return KioskPrinter(queue, config.display_url)
 
 
 @click.command("print-test")
@@ -132,16 +131,17 @@ def make_printer(url: str | None, data_dir: pathlib.Path, *, clock=None, retry_i
 def print_test_command(printer_url: str | None, lang: str, wait_s: float) -> None:
     """Print a sample ticket through the printer and report the printer's status."""
     url = printer_url if printer_url is not None else current_app.config.get("PRINTER_URL", "")
+    if url == "off":
+        raise click.ClickException("printing is switched off (PRINTER_URL=off); test a printer with --printer URL")
     data_dir = pathlib.Path(current_app.config["DATA_DIR"])
+    try:
+        check_shaping()
+    except ShapingUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
     try:
         printer = make_printer(url, data_dir)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--printer / PRINTER_URL") from None
-    try:
-        check_shaping()
-    except ShapingUnavailable as exc:
-        printer.close(timeout=0)
-        raise click.ClickException(str(exc)) from None
     job_id = printer.print_ticket(sample_slip(lang, number="T-001"))
     click.echo(f"printer {printer.url}: sample {lang} ticket queued as job {job_id}")
     done = printer.wait_idle(wait_s)

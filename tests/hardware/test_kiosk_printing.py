@@ -142,6 +142,12 @@ def test_print_test_command_rejects_a_bad_url(data_dir):
     assert "unknown option 'timout'" in result.output
 
 
+def test_print_test_command_when_printing_is_switched_off(data_dir):
+    """PRINTER_URL=off (no printing at all) is explained instead of failing as a bad URL."""
+    result = command_app(data_dir, printer_url="off").test_cli_runner().invoke(args=["print-test"])
+    assert result.exit_code == 1 and "switched off" in result.output
+
+
 def test_start_up_refuses_without_raqm(monkeypatch):
     """Without Pillow's raqm (no libfribidi0) start-up fails with a message saying what to install."""
     real_check = features.check
