@@ -134,10 +134,12 @@ class NetworkTransport(Transport):
                 ) from None
             # Like CUPS' socket backend, wait for the printer to close: closing first with
             # unread bytes would reset the connection and could drop the end of the job.
-            sock.settimeout(self.timeout)
+            deadline = time.monotonic() + self.timeout
             try:
-                while sock.recv(64):
-                    pass
+                while (left := deadline - time.monotonic()) > 0:
+                    sock.settimeout(left)
+                    if not sock.recv(64):
+                        break
             except OSError:
                 log.debug("printer %s kept the connection open after the job", self.where)
         return seen
@@ -474,6 +476,8 @@ class CupsTransport(Transport):
             conn = self._connection()
             jobs = conn.getJobs(which_jobs="not-completed", requested_attributes=["job-id", "job-printer-uri"])
         except Exception:
+            # Only a count for the screens; status() already reports an unreachable server.
+            log.debug("could not count CUPS jobs of %s", self.queue, exc_info=True)
             return 0
         suffix = f"/printers/{self.queue}"
         return sum(1 for j in jobs.values() if str(j.get("job-printer-uri", "")).endswith(suffix))
