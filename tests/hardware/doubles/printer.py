@@ -26,6 +26,20 @@ REPLIES = {
 STATES = tuple(REPLIES) + ("silent", "down")
 
 
+def take_queries(pending: bytes) -> tuple[list[int], bytes, bool]:
+    """Split leading DLE EOT n queries off `pending`: (their n, the rest, whether job data began)."""
+    queries = []
+    while pending:
+        if pending.startswith(DLE_EOT) and len(pending) >= 3:
+            queries.append(pending[2])
+            pending = pending[3:]
+        elif len(pending) < 3 and DLE_EOT.startswith(pending[:2]):
+            return queries, pending, False  # a query cut in two by the network; wait for the rest
+        else:
+            return queries, pending, True
+    return queries, b"", False
+
+
 class PrinterDouble:
     """A fake network printer on 127.0.0.1 (a free port unless one is given)."""
 
@@ -167,24 +181,18 @@ class PrinterDouble:
                 if in_job:
                     job += chunk
                     continue
-                pending += chunk
-                while pending and not in_job:
-                    if pending.startswith(DLE_EOT) and len(pending) >= 3:
-                        n = pending[2]
-                        self.queries.append(n)
-                        reply = REPLIES.get(self._state, {}).get(n)
-                        if reply is not None:
-                            try:
-                                conn.sendall(bytes((reply,)))
-                            except OSError:
-                                return
-                        pending = pending[3:]
-                    elif DLE_EOT.startswith(pending[:2]) and len(pending) < 3:
-                        break
-                    else:
-                        in_job = True
-                        job += pending
-                        pending = b""
+                queries, pending, in_job = take_queries(pending + chunk)
+                for n in queries:
+                    self.queries.append(n)
+                    reply = REPLIES.get(self._state, {}).get(n)
+                    if reply is not None:
+                        try:
+                            conn.sendall(bytes((reply,)))
+                        except OSError:
+                            return
+                if in_job:
+                    job += pending
+                    pending = b""
         finally:
             if job:
                 with self._cond:

@@ -7,7 +7,7 @@ import select
 import threading
 import time
 
-from tests.hardware.doubles.printer import DLE_EOT, REPLIES
+from tests.hardware.doubles.printer import REPLIES, take_queries
 
 
 class PtyPrinter:
@@ -60,19 +60,13 @@ class PtyPrinter:
                     self.received += chunk
                     self._cond.notify_all()
                     continue
-                self._pending += chunk
-                while self._pending and not self._in_job:
-                    if self._pending.startswith(DLE_EOT) and len(self._pending) >= 3:
-                        n = self._pending[2]
-                        self.queries.append(n)
-                        reply = REPLIES.get(self.state, {}).get(n)
-                        if reply is not None:
-                            os.write(self.master, bytes((reply,)))
-                        self._pending = self._pending[3:]
-                    elif DLE_EOT.startswith(self._pending[:2]) and len(self._pending) < 3:
-                        break
-                    else:
-                        self._in_job = True
-                        self.received += self._pending
-                        self._pending = b""
+                queries, self._pending, self._in_job = take_queries(self._pending + chunk)
+                for n in queries:
+                    self.queries.append(n)
+                    reply = REPLIES.get(self.state, {}).get(n)
+                    if reply is not None:
+                        os.write(self.master, bytes((reply,)))
+                if self._in_job:
+                    self.received += self._pending
+                    self._pending = b""
                 self._cond.notify_all()
