@@ -58,10 +58,8 @@ class KioskState:
         url = self.app.config["PRINTER_URL"]
         if url == "off":
             return None
-        from hardware import check_shaping
         from kiosk.printing import make_printer
         from kiosk.slips import TicketPrinting
-        check_shaping()  # refuse to print tickets nobody can read
         return TicketPrinting(self.app, make_printer(url, self.app.config["DATA_DIR"], clock=self.clock))
 
     def apply_inbox(self) -> int:
@@ -108,11 +106,12 @@ def create_app(config: dict | None = None, *, store=None, printer=None, clock=No
                 instance_path=os.environ.get("KIOSK_INSTANCE_PATH") or str(ROOT / "instance"))
     settings = config_mod.load(app.instance_path, config)
     if settings["PRINTER_URL"] != "off":
-        from hardware import parse_printer_url
+        from hardware import check_shaping, parse_printer_url
         try:
             parse_printer_url(settings["PRINTER_URL"])
         except ValueError as exc:
             raise config_mod.ConfigError(f"PRINTER_URL: {exc}") from None
+        check_shaping()  # refuse to start rather than print tickets nobody can read
     app.config.update(settings)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _secret_key(app.config["DATA_DIR"])
