@@ -80,7 +80,8 @@ def check_command():
 def register(app: Flask) -> None:
     """Add the kiosk's commands, and those of the parts that provide one."""
     from kiosk.printing import print_test_command
+    from kiosk.receipts_cli import verify_command
     from sync.agent import enroll_command, sync_command
     for command in (demo_data_command, serve_command, compact_command, check_command, print_test_command,
-                    enroll_command, sync_command):
+                    enroll_command, sync_command, verify_command):
         app.cli.add_command(command)

@@ -95,6 +95,7 @@ def create_app(config: dict | None = None, *, clock=None, engine=None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
     cli.register(app)
+    from sync.central import receipts; receipts.register(app)
     _register_errors(app)
 
     @app.after_request

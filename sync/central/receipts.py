@@ -1,0 +1,474 @@
+"""Receipts at central: the public `/R` page that verifies a receipt in the citizen's browser and
+then asks for its live status, the published trust list, and the operators' pages: back-office
+status changes, overdue requests per centre and the national and per-centre monthly report.
+
+Data: kiosks push their `requests` and `receipts` documents like every other table (sync_records).
+A back-office decision is central's own document, `settings/case_status:<case id>` in the centre's
+configuration feed, so kiosks pull it and nobody else ever writes it. The signed trust list is
+`settings/trust_list` in every centre's feed; `flask --app sync.central trust-publish` writes it.
+
+The /R page holds no secret: the receipt travels in the URL fragment (never sent to a server), the
+browser verifies it with WebCrypto, and only the whole signed text is posted for the live status,
+never a bare receipt id (ids are guessable, signed texts are not).
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import os
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.support import Translations
+from flask import (Blueprint, Flask, Response, abort, current_app, jsonify, render_template, request,
+                   send_file, url_for)
+from sqlalchemy import Connection, select
+
+from kiosk.domain import cases as domain
+from kiosk.domain import receipts, trustlist
+from kiosk.domain.cases import Status
+from kiosk.domain.errors import KioskError
+from sync.central import feed, views
+from sync.central.errors import CentralError
+from sync.central.models import Centre, ConfigChange, ConfigDoc, Operator, Record
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+VERIFIER_JS = ROOT / "kiosk" / "static" / "js" / "receipt-verify.js"
+I18N_DIR = ROOT / "kiosk" / "i18n"
+STATUS_PREFIX = "case_status:"
+TRUST_LIST_SETTING = "trust_list"
+PROVIDERS_SETTING = "providers"
+CASES = "requests"
+RECEIPTS = "receipts"
+MAX_STATUS_BODY = 4096
+LANGS = {"ar": "ar_IQ", "ckb": "ckb", "en": "en"}
+# Every centre is in Iraq or the Kurdistan Region: one time zone for "this month" at central.
+REPORT_TZ = "Asia/Baghdad"
+PAGE_CSP = ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+public = Blueprint("receipts_public", __name__)
+ops = Blueprint("receipts_ops", __name__, url_prefix="/receipts")
+# Deny by default: every operator page sits behind the same login as central's other pages.
+ops.before_request(views._require_operator)
+
+
+def _central():
+    """The app's Central (engine, clock)."""
+    return current_app.extensions["central"]
+
+
+def receipts_dir(app: Flask | None = None) -> Path:
+    """Where central keeps the root key, its public half, the draft and the published trust list."""
+    app = app or current_app
+    configured = app.config.get("CENTRAL_RECEIPTS_DIR") or os.environ.get("CENTRAL_RECEIPTS_DIR")
+    return Path(configured) if configured else Path(app.instance_path) / "receipts"
+
+
+# -- what central knows ------------------------------------------------------------------------
+
+def published_trust_list(conn: Connection) -> tuple[int, bytes] | None:
+    """(sequence, signed bytes) of the newest trust list in any centre's feed, or None."""
+    best = None
+    for doc in conn.execute(select(ConfigDoc.doc).where(ConfigDoc.tbl == "settings",
+                                                        ConfigDoc.key == TRUST_LIST_SETTING,
+                                                        ConfigDoc.deleted.is_(False))).scalars():
+        if isinstance(doc, dict) and isinstance(doc.get("sequence"), int):
+            if best is None or doc["sequence"] > best[0]:
+                best = (doc["sequence"], doc.get("signed_base64", ""))
+    if best is None:
+        return None
+    return best[0], base64.b64decode(best[1])
+
+
+def root_public_keys(app: Flask | None = None) -> list:
+    """The root public key(s) trust lists are checked against (receipts/root-public.pem)."""
+    from kiosk import keys
+    path = receipts_dir(app) / "root-public.pem"
+    try:
+        return keys.load_public_keys_pem(path.read_bytes())
+    except FileNotFoundError:
+        return []
+
+
+def open_published(conn: Connection) -> trustlist.TrustList | None:
+    """The published trust list, checked under the root key like a kiosk checks it."""
+    found = published_trust_list(conn)
+    roots = root_public_keys()
+    if found is None or not roots:
+        return None
+    try:
+        return trustlist.open_trust_list(found[1], roots)
+    except trustlist.TrustListError as exc:
+        log.error("the published trust list %d does not open under the root key: %s", found[0], exc.reason)
+        return None
+
+
+def decisions(conn: Connection, centre: str | None = None) -> dict[tuple[str, str], dict]:
+    """Back-office decisions by (centre, case id), read from the feed's history: a decision stays
+    known at central even if a configuration load later removed its document from the feed."""
+    query = (select(ConfigChange.centre, ConfigChange.key, ConfigChange.doc)
+             .where(ConfigChange.tbl == "settings", ConfigChange.op == "put",
+                    ConfigChange.key.like(STATUS_PREFIX + "%"))
+             .order_by(ConfigChange.seq))
+    if centre is not None:
+        query = query.where(ConfigChange.centre == centre)
+    return {(row.centre, row.key[len(STATUS_PREFIX):]): row.doc for row in conn.execute(query)}
+
+
+def case_docs(conn: Connection, centre: str | None = None) -> list[tuple[str, dict]]:
+    """Every case pushed by the kiosks, as (centre, document)."""
+    query = select(Record.centre, Record.doc).where(Record.tbl == CASES, Record.deleted.is_(False))
+    if centre is not None:
+        query = query.where(Record.centre == centre)
+    return [(row.centre, row.doc) for row in conn.execute(query) if isinstance(row.doc, dict)]
+
+
+def _parse(value: object) -> dt.datetime | None:
+    """An ISO time with a zone as aware UTC, None if absent or unreadable."""
+    try:
+        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        return None
+    return moment.astimezone(dt.timezone.utc) if moment.tzinfo else None
+
+
+def case_view(centre: str, doc: dict, decision: dict | None, now: dt.datetime) -> dict:
+    """A case as central's pages and the status endpoint show it (no sealed field, no reference)."""
+    try:
+        kiosk_status = Status(doc.get("status"))
+    except ValueError:
+        kiosk_status = Status.OPEN
+    current = domain.merge_status(kiosk_status, _parse(doc.get("status_at")), decision)
+    due = _parse(doc.get("due_at"))
+    return {"centre": centre, "id": doc.get("id"), "kind": doc.get("kind"), "service": doc.get("service"),
+            "ticket_number": doc.get("ticket_number"), "created_at": doc.get("created_at"),
+            "due_at": doc.get("due_at"), "status": current.status.value,
+            "status_at": receipts.iso(current.at) if current.at else None, "source": current.source,
+            "reason": current.reason, "provider": current.provider,
+            "overdue": bool(due and domain.is_overdue(current.status, due, now)),
+            "late_days": max(0, (now - due).days) if due else 0}
+
+
+def find_case(conn: Connection, centre: str, case_id: str) -> dict | None:
+    """A pushed case of a centre, or None."""
+    row = conn.execute(select(Record.doc).where(Record.centre == centre, Record.tbl == CASES,
+                                                Record.key == case_id, Record.deleted.is_(False))).scalar()
+    return row if isinstance(row, dict) else None
+
+
+def providers(conn: Connection, centre: str) -> list[dict]:
+    """The provider directory configured for a centre (settings/providers)."""
+    doc = conn.execute(select(ConfigDoc.doc).where(ConfigDoc.centre == centre, ConfigDoc.tbl == "settings",
+                                                   ConfigDoc.key == PROVIDERS_SETTING,
+                                                   ConfigDoc.deleted.is_(False))).scalar() or {}
+    entries = doc.get("providers") if isinstance(doc, dict) else None
+    return [p for p in entries or [] if isinstance(p, dict) and receipts.is_code(p.get("id"))]
+
+
+def decide(conn: Connection, centre: str, case_id: str, status: str, *, by: str, now: dt.datetime,
+           reason: str | None = None, provider: str | None = None) -> dict:
+    """Record a back office's decision on a case (completed, rejected with a reason, referred to a
+    listed provider) in the centre's feed, so the kiosk pulls it. CentralError when refused."""
+    doc = find_case(conn, centre, case_id) if isinstance(case_id, str) else None
+    if doc is None:
+        raise CentralError(f"centre {centre} has sent no case {case_id!r}")
+    reason = (reason or "").strip()
+    provider = (provider or "").strip()
+    try:
+        new = domain.parse_status(status)
+        current = case_view(centre, doc, decisions(conn, centre).get((centre, case_id)), now)
+        domain.check_transition(Status(current["status"]), new, reason=reason or None, provider=provider or None)
+    except KioskError as exc:
+        fields = getattr(exc, "fields", None) or {}
+        raise CentralError(exc.message + (": " + "; ".join(f"{k} {v}" for k, v in fields.items()) if fields else "")) \
+            from None
+    if new is Status.REFERRED and provider not in {p["id"] for p in providers(conn, centre)}:
+        raise CentralError(f"provider {provider!r} is not in centre {centre}'s provider directory")
+    if new is not Status.REFERRED and provider:
+        raise CentralError("only a referral names a provider")
+    decision = {"id": STATUS_PREFIX + case_id, "case": case_id, "status": new.value,
+                "changed_at": receipts.iso(now), "by": by}
+    if reason:
+        decision["reason"] = reason
+    if provider:
+        decision["provider"] = provider
+    feed.lock_feed(conn)
+    feed._record(conn, centre, "settings", decision["id"], "put", decision, now)
+    log.info("case %s of centre %s set to %s by %s", case_id, centre, new.value, by)
+    return decision
+
+
+def overdue_by_centre(conn: Connection, now: dt.datetime) -> dict[str, list[dict]]:
+    """Open cases past their due date, per centre, most overdue first."""
+    known = decisions(conn)
+    out: dict[str, list[dict]] = {}
+    for centre, doc in case_docs(conn):
+        view = case_view(centre, doc, known.get((centre, doc.get("id"))), now)
+        if view["overdue"]:
+            out.setdefault(centre, []).append(view)
+    return {centre: sorted(items, key=lambda v: v["due_at"] or "") for centre, items in sorted(out.items())}
+
+
+def national_report(conn: Connection, month: str, now: dt.datetime, centre: str | None = None) -> domain.Report:
+    """The month's figures for one centre or all of them (statuses as they are now)."""
+    known = decisions(conn, centre)
+    facts = []
+    for code, doc in case_docs(conn, centre):
+        try:
+            facts.append(domain.facts_of({**doc, "centre": code}, known.get((code, doc.get("id")))))
+        except ValueError as exc:
+            log.error("case %s of centre %s left out of the report: %s", doc.get("id"), code, exc)
+    return domain.monthly_report(facts, month, now)
+
+
+# -- public: the /R page and its endpoints ---------------------------------------------------------
+
+@lru_cache(maxsize=8)
+def _translations(locale: str) -> Translations:
+    """The kiosk's catalogue for a locale (the /R page speaks the citizens' three languages)."""
+    return Translations.load(str(I18N_DIR), [locale], domain="messages")
+
+
+def _page_lang() -> str:
+    """?lang= if given, else the browser's preference among ar, ckb, en (Arabic by default)."""
+    chosen = request.args.get("lang")
+    if chosen in LANGS:
+        return chosen
+    return request.accept_languages.best_match(list(LANGS), default="ar")
+
+
+def _page(template: str, lang: str, status: int = 200, **context) -> Response:
+    """A citizen-facing page in `lang`, under a CSP that allows only our own script."""
+    translations = _translations(LANGS[lang])
+    locale = Locale.parse(LANGS[lang])
+    body = render_template(template, _=translations.gettext, gettext=translations.gettext, lang=lang,
+                           dir=locale.text_direction, html_lang=str(locale).replace("_", "-"),
+                           languages=list(LANGS), **context)
+    response = Response(body, status=status, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = PAGE_CSP
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+REASON_KEYS = ("ok", "malformed", "wrong_host", "unsupported_alg", "unknown_key", "bad_signature", "bad_payload",
+               "key_not_valid", "centre_mismatch", "key_revoked", "receipt_revoked", "receipt_expired")
+
+
+@public.get("/R")
+@public.get("/r")
+def verify_page():
+    """The page a receipt's QR opens: the script reads the fragment and verifies it in the browser."""
+    return _page("central/receipts/verify.html", _page_lang(), reasons=REASON_KEYS,
+                 statuses=("open", "completed", "rejected", "referred"))
+
+
+@public.get("/R/receipt-verify.js")
+def verifier_script():
+    """The same browser verifier the kiosks and the test vectors use (one file, no copy)."""
+    response = send_file(VERIFIER_JS, mimetype="text/javascript", max_age=300)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@public.get("/R/trust-list")
+def trust_list_json():
+    """The published signed trust list and the root key(s) to check it with (JWK)."""
+    with _central().engine.connect() as conn:
+        found = published_trust_list(conn)
+    roots = root_public_keys()
+    if found is None or not roots:
+        return jsonify({"error": {"code": "not_published", "message": "no trust list has been published yet"}}), 503
+    response = jsonify({"sequence": found[0], "signed_base64": base64.b64encode(found[1]).decode("ascii"),
+                        "root_keys": [trustlist.public_jwk(key) for key in roots]})
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@public.get("/.well-known/receipt-keys")
+def trust_list_cbor():
+    """The published trust list as signed bytes, for any third-party verifier."""
+    with _central().engine.connect() as conn:
+        found = published_trust_list(conn)
+    if found is None:
+        return jsonify({"error": {"code": "not_published", "message": "no trust list has been published yet"}}), 503
+    response = Response(found[1], mimetype="application/cbor")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+def _status_error(status: int, code: str, message: str):
+    """The JSON error shape of the status endpoint."""
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+@public.post("/R/status")
+def live_status():
+    """Verify a posted receipt text server-side and answer its live status (no personal data)."""
+    if request.content_length is not None and request.content_length > MAX_STATUS_BODY:
+        return _status_error(413, "payload_too_large", f"at most {MAX_STATUS_BODY} bytes")
+    raw = request.get_data(cache=False)
+    if len(raw) > MAX_STATUS_BODY:
+        return _status_error(413, "payload_too_large", f"at most {MAX_STATUS_BODY} bytes")
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return _status_error(400, "bad_request", "the body must be JSON")
+    if not isinstance(body, dict) or set(body) != {"qr_text"} or not isinstance(body["qr_text"], str):
+        return _status_error(422, "validation_failed", 'send {"qr_text": "HTTPS://.../R#..."}')
+    central = _central()
+    now = central.clock.now()
+    with central.engine.connect() as conn:
+        accepted = open_published(conn)
+        if accepted is None:
+            return _status_error(503, "not_published", "no trust list has been published yet")
+        verdict = receipts.verify(body["qr_text"].strip(), accepted, now)
+        answer = {"outcome": verdict.outcome.value, "reason": verdict.reason, "status": None}
+        if verdict.receipt is not None and verdict.reason not in ("key_not_valid", "centre_mismatch"):
+            centre = verdict.receipt.centre
+            record = conn.execute(select(Record.doc).where(Record.centre == centre, Record.tbl == RECEIPTS,
+                                                           Record.key == verdict.receipt.receipt_id,
+                                                           Record.deleted.is_(False))).scalar()
+            doc = find_case(conn, centre, record.get("case")) if isinstance(record, dict) else None
+            if doc is not None:
+                view = case_view(centre, doc, decisions(conn, centre).get((centre, doc.get("id"))), now)
+                answer["status"] = {"status": view["status"], "overdue": view["overdue"], "due_at": view["due_at"],
+                                    "changed_at": view["status_at"] if view["status"] != "open" else None}
+    return jsonify(answer)
+
+
+# -- operators: back office, overdue, reports ------------------------------------------------------
+
+def _operator() -> str:
+    """The signed-in operator's name."""
+    return request.authorization.username
+
+
+def _csrf_token() -> str:
+    """A form token bound to the operator's stored password hash: another site cannot know it."""
+    with _central().engine.connect() as conn:
+        stored = conn.execute(select(Operator.password_hash).where(Operator.name == _operator())).scalar() or ""
+    return hmac.new(stored.encode(), b"receipts-form:" + _operator().encode(), hashlib.sha256).hexdigest()
+
+
+def _check_form() -> None:
+    """Refuse a state change from another origin or without the operator's form token.
+
+    HTTP basic credentials are sent by the browser to any request, even one another site makes it
+    send, so a token is needed as for any cookie session."""
+    origin = request.headers.get("Origin")
+    if origin and origin.rstrip("/") != request.host_url.rstrip("/"):
+        abort(403)
+    if not hmac.compare_digest(request.form.get("csrf_token", ""), _csrf_token()):
+        abort(400)
+
+
+@ops.after_request
+def _no_store(response: Response) -> Response:
+    """Operator pages show case details: never cached."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@ops.get("/overdue")
+def overdue():
+    """Open requests past their due date, per centre."""
+    central = _central()
+    now = central.clock.now()
+    with central.engine.connect() as conn:
+        by_centre = overdue_by_centre(conn, now)
+        names = {c.code: c.name for c in conn.execute(select(Centre.code, Centre.name))}
+    return render_template("central/receipts/overdue.html", by_centre=by_centre, names=names, now=now)
+
+
+@ops.route("/cases/<centre>/<case_id>", methods=["GET", "POST"])
+def case(centre: str, case_id: str):
+    """One case and the back office's decision form."""
+    central = _central()
+    now = central.clock.now()
+    error = None
+    status = 200
+    if request.method == "POST":
+        _check_form()
+        try:
+            with central.engine.begin() as conn:
+                decide(conn, centre, case_id, request.form.get("status", ""), by=_operator(), now=now,
+                       reason=request.form.get("reason"), provider=request.form.get("provider"))
+        except CentralError as exc:
+            error, status = str(exc), 422
+        else:
+            return Response(status=303, headers={"Location": url_for("receipts_ops.case", centre=centre,
+                                                                     case_id=case_id, saved=1)})
+    with central.engine.connect() as conn:
+        doc = find_case(conn, centre, case_id)
+        if doc is None:
+            abort(404)
+        view = case_view(centre, doc, decisions(conn, centre).get((centre, case_id)), now)
+        directory = providers(conn, centre)
+    return render_template("central/receipts/case.html", case=view, providers=directory, error=error,
+                           saved=bool(request.args.get("saved")), csrf_token=_csrf_token()), status
+
+
+def _report_args() -> tuple[str, str | None]:
+    """(month, centre or None) from the query; 400 with a message when malformed."""
+    month = request.args.get("month") or _central().clock.now().astimezone(ZoneInfo(REPORT_TZ)).strftime("%Y-%m")
+    try:
+        domain.parse_month(month)
+    except KioskError:
+        abort(400, description="month must look like 2026-11")
+    centre = request.args.get("centre") or None
+    if centre is not None:
+        with _central().engine.connect() as conn:
+            if conn.execute(select(Centre.code).where(Centre.code == centre)).first() is None:
+                abort(404, description=f"no centre {centre}")
+    return month, centre
+
+
+def group_rows(group: dict, names: dict | None = None) -> list[tuple[str, dict]]:
+    """A report group as chart rows: (label, figures)."""
+    names = names or {}
+    return [(str(names.get(key, key)), figures.as_row()) for key, figures in group.items()]
+
+
+@ops.get("/report")
+def report():
+    """The national (or one centre's) monthly report with SVG charts."""
+    month, centre = _report_args()
+    central = _central()
+    with central.engine.connect() as conn:
+        result = national_report(conn, month, central.clock.now(), centre)
+        centres = [c.code for c in conn.execute(select(Centre.code).order_by(Centre.code))]
+    series = [("completed", "Completed"), ("rejected", "Rejected"), ("referred", "Referred"), ("open", "Open")]
+    return render_template("central/receipts/report.html", result=result, month=month, centre=centre,
+                           centres=centres, series=series, group_rows=group_rows,
+                           days=sorted(result.per_day.items()))
+
+
+@ops.get("/report.csv")
+def report_csv():
+    """The same figures as CSV."""
+    from kiosk.cases import report_csv as to_csv
+    month, centre = _report_args()
+    central = _central()
+    with central.engine.connect() as conn:
+        result = national_report(conn, month, central.clock.now(), centre)
+    response = Response("\ufeff" + to_csv(result, scope=centre or "national"), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="requests-{centre or "national"}-{month}.csv"'
+    return response
+
+
+def register(app: Flask) -> None:
+    """Install the receipt pages and the trust-list and case-status commands on central."""
+    from sync.central import receipts_cli
+    app.register_blueprint(public)
+    app.register_blueprint(ops)
+    receipts_cli.register(app)
