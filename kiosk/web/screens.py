@@ -331,7 +331,7 @@ def register(app: Flask) -> None:
     """Install languages, security, filters, static files and the screens on the centre app."""
     from kiosk import launch
     from kiosk.i18n import catalogues
-    from kiosk.web import admin, auth, counter, display, kiosk as kiosk_screen, sse
+    from kiosk.web import admin, auth, cases, counter, display, kiosk as kiosk_screen, sse
 
     catalogues.ensure_compiled()
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
@@ -353,7 +353,7 @@ def register(app: Flask) -> None:
                                  error_text=error_text)
     app.jinja_env.filters.update(digits=digits, bdi=bdi, minutes=minutes, lname=lname, when=when)
 
-    for module in (auth, kiosk_screen, counter, display, admin, sse):
+    for module in (auth, kiosk_screen, counter, display, admin, sse, cases):
         app.register_blueprint(module.bp)
     app.register_blueprint(ui)
     app.cli.add_command(launch.launch_command)
