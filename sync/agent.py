@@ -17,6 +17,7 @@ import fcntl
 import json
 import logging
 import os
+import queue
 import random
 import signal
 import sys
@@ -273,7 +274,11 @@ class Agent:
         return outcome
 
     def push(self, progress=None) -> int:
-        """Send every commit after acked_seq, batch by batch; return how many commits were sent."""
+        """Send every commit after acked_seq, batch by batch; return how many commits were sent.
+
+        The next batch is read and encoded in a helper thread while the current one is on the
+        wire, so a long backlog costs about max(encode, round trip) per batch, not their sum.
+        """
         head = feed.head(self.store_dir)
         if self.state.get("position") == head:
             return 0
@@ -284,47 +289,64 @@ class Agent:
             progress.start(max(head_seq - acked, 0))
         sent = 0
         while True:
+            with _Prefetch(self._batches(acked, position, head_seq)) as batches:
+                for batch in batches:
+                    if batch.body is None:
+                        self.state["position"] = batch.after
+                        write_state(self.data_dir, self.state)
+                        return sent
+                    try:
+                        reply = self._send_push(batch.body)
+                    except _Gap as gap:
+                        if gap.expected <= acked:
+                            log.warning("central has this kiosk's journal only up to %d (we had %d "
+                                        "acknowledged); resending from there", gap.expected - 1, acked)
+                            acked, position = gap.expected - 1, None
+                            break
+                        raise JournalMismatch(
+                            f"central needs commits from {gap.expected} but this kiosk's journal now starts "
+                            f"at {batch.first}: central has lost records the kiosk no longer holds; see "
+                            "docs/sync.md, 'Central restored from a backup'") from None
+                    if reply.acked_seq < batch.last:
+                        raise CentralRefused(f"central acknowledged {reply.acked_seq}, less than the "
+                                             f"{batch.last} it was sent")
+                    local_head = journal_last_seq(self.store_dir) if reply.acked_seq > batch.last else 0
+                    if reply.acked_seq > batch.last and reply.acked_seq > local_head:
+                        raise JournalMismatch(
+                            f"central has acknowledged commits up to {reply.acked_seq} but this kiosk's "
+                            f"journal ends at {local_head}: the data directory was restored from an older "
+                            "backup; see docs/sync.md, 'Restored kiosk'")
+                    sent += batch.count
+                    if progress is not None:
+                        progress.advance(batch.count)
+                    # central may be ahead of our cursor (state.json restored from an old backup):
+                    # then jump there and read on from it
+                    jumped = reply.acked_seq > batch.last
+                    acked, position = reply.acked_seq, None if jumped else batch.after
+                    self.state["acked_seq"], self.state["position"] = acked, position
+                    write_state(self.data_dir, self.state)
+                    if jumped:
+                        break
+
+    def _batches(self, acked: int, position, head_seq: int):
+        """Encoded batches after `acked`, each assuming the one before it was acknowledged whole."""
+        while True:
             commits, after = feed.read(self.store_dir, acked, position=position,
                                        max_commits=self.batch_commits, max_bytes=self.batch_bytes)
             if not commits:
-                self.state["position"] = after
-                write_state(self.data_dir, self.state)
-                return sent
+                yield _Batch(first=0, last=acked, count=0, body=None, after=after)
+                return
             first, last = commits[0]["s"], commits[-1]["s"]
             # the journal may no longer hold acked+1.. (a cursor restored from an old backup, after
             # the store trimmed segments central had acknowledged): say honestly where we start
             from_seq = acked + 1 if first <= acked + 1 else first
             head_seq = max(head_seq, last)
-            try:
-                reply = self._push_batch(commits, from_seq, head_seq)
-            except _Gap as gap:
-                if gap.expected <= acked:
-                    log.warning("central has this kiosk's journal only up to %d (we had %d acknowledged); "
-                                "resending from there", gap.expected - 1, acked)
-                    acked, position = gap.expected - 1, None
-                    continue
-                raise JournalMismatch(
-                    f"central needs commits from {gap.expected} but this kiosk's journal now starts at "
-                    f"{first}: central has lost records the kiosk no longer holds; see docs/sync.md, "
-                    "'Central restored from a backup'") from None
-            if reply.acked_seq < last:
-                raise CentralRefused(f"central acknowledged {reply.acked_seq}, less than the {last} it was sent")
-            if reply.acked_seq > last and reply.acked_seq > journal_last_seq(self.store_dir):
-                raise JournalMismatch(
-                    f"central has acknowledged commits up to {reply.acked_seq} but this kiosk's journal ends "
-                    f"at {journal_last_seq(self.store_dir)}: the data directory was restored from an older "
-                    "backup; see docs/sync.md, 'Restored kiosk'")
-            # central may be ahead of our cursor (state.json restored from an old backup): jump
-            position = after if reply.acked_seq == last else None
-            acked = reply.acked_seq
-            self.state["acked_seq"], self.state["position"] = acked, position
-            write_state(self.data_dir, self.state)
-            sent += len(commits)
-            if progress is not None:
-                progress.advance(len(commits))
+            yield _Batch(first=first, last=last, count=len(commits), after=after,
+                         body=protocol.gzip_json(self._payload(commits, from_seq, head_seq)))
+            acked, position = last, after
 
-    def _push_batch(self, commits: list[dict], from_seq: int, head_seq: int) -> protocol.PushResponse:
-        """Send one batch (only kiosk-authoritative changes; other commits go as empty stubs)."""
+    def _payload(self, commits: list[dict], from_seq: int, head_seq: int) -> dict:
+        """The push message: only kiosk-authoritative changes; other commits go as empty stubs."""
         wire = []
         for commit in commits:
             if commit.get("o") == protocol.ORIGIN_CENTRAL:
@@ -332,10 +354,13 @@ class Agent:
             else:
                 changes = [c for c in commit.get("c", []) if isinstance(c, dict) and c.get("t") in protocol.PUSH_TABLES]
             wire.append({"s": commit["s"], "at": commit.get("at", ""), "h": commit.get("h", ""), "c": changes})
-        payload = {"v": protocol.VERSION, "device_id": self.credential.device_id, "from_seq": from_seq,
-                   "to_seq": commits[-1]["s"], "head_seq": head_seq,
-                   "device_time": protocol.utc_iso(self.clock.now()), "commits": wire}
-        data = self._request("POST", "/push", body=protocol.gzip_json(payload))
+        return {"v": protocol.VERSION, "device_id": self.credential.device_id, "from_seq": from_seq,
+                "to_seq": commits[-1]["s"], "head_seq": head_seq,
+                "device_time": protocol.utc_iso(self.clock.now()), "commits": wire}
+
+    def _send_push(self, body: bytes) -> protocol.PushResponse:
+        """Send one encoded batch and read central's acknowledgement."""
+        data = self._request("POST", "/push", body=body)
         try:
             return protocol.PushResponse.model_validate(data)
         except ValidationError as exc:
@@ -461,6 +486,70 @@ class _Retry(Exception):
         """Keep the failure to raise if the attempts run out."""
         super().__init__(str(failure))
         self.failure = failure
+
+
+@dataclass
+class _Batch:
+    """One encoded push (body None: nothing more to send; `after` is the journal position then)."""
+
+    first: int
+    last: int
+    count: int
+    body: bytes | None
+    after: list
+
+
+class _Prefetch:
+    """Run a generator one item ahead in a helper thread (reading and encoding the next batch
+    overlaps the current request). Leaving the `with` block stops the helper."""
+
+    def __init__(self, generator):
+        """Prepare to run `generator`."""
+        self.generator = generator
+        self.queue: queue.Queue = queue.Queue(maxsize=1)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._produce, name="sync-prefetch", daemon=True)
+
+    def _offer(self, item) -> bool:
+        """Hand an item over, unless the consumer has left; False when it has."""
+        while not self.stopping.is_set():
+            try:
+                self.queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        """The helper thread: run the generator into the queue."""
+        try:
+            for item in self.generator:
+                if not self._offer(("item", item)):
+                    return
+            self._offer(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, who raises it
+            self._offer(("error", exc))
+
+    def __enter__(self) -> "_Prefetch":
+        """Start the helper."""
+        self.thread.start()
+        return self
+
+    def __iter__(self):
+        """Items in order; the generator's exception, if any, is raised here."""
+        while True:
+            kind, value = self.queue.get()
+            if kind == "error":
+                raise value
+            if kind == "end":
+                return
+            yield value
+
+    def __exit__(self, *exc_info) -> None:
+        """Stop the helper and wait for it."""
+        self.stopping.set()
+        self.thread.join()
+        self.generator.close()
 
 
 # -- enrolment -----------------------------------------------------------------------------------

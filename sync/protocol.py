@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from typing_extensions import NotRequired, TypedDict
 
 VERSION = 1
 API_PREFIX = "/api/sync/v1"
@@ -315,7 +316,10 @@ class ErrorBody(BaseModel):
     message: str
 
 
-# -- changes inside commits (validated one by one on central; failures are quarantined) ----------
+# -- changes inside commits (validated on central; failures are quarantined one by one) ----------
+# TypedDicts rather than models: the changes stay plain dicts, and a whole batch is checked in one
+# pydantic call (about 3x faster than one call per change); only a batch holding a bad change pays
+# for checking its changes one at a time to find which to quarantine.
 
 class _Loose(BaseModel):
     """Documents: known fields are typed, other fields are kept as they are."""
@@ -323,69 +327,96 @@ class _Loose(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
 
-class Change(BaseModel):
+class Change(TypedDict):
     """A single change of a pushed commit."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
-    t: str = Field(pattern=TABLE_NAME.pattern)
+    __pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[misc]
+    t: Annotated[str, Field(pattern=TABLE_NAME.pattern)]
     o: Literal["put", "del", "clear"]
-    k: str | None = Field(default=None, max_length=128)
-    d: dict[str, Any] | None = None
+    k: NotRequired[Annotated[str, Field(min_length=1, max_length=128)] | None]
+    d: NotRequired[dict[str, Any] | None]
 
 
-class TicketEvent(_Loose):
+class TicketEvent(TypedDict):
     """One step of a ticket's history (immutable once recorded)."""
 
-    state: str = Field(min_length=1, max_length=32)
-    at: str = Field(min_length=10, max_length=40)
-    counter: Annotated[str, Field(max_length=64)] | Annotated[int, Field(ge=0, lt=10**12)] | None = None
-    by: str | None = Field(default=None, max_length=128)
-    reason: str | None = Field(default=None, max_length=500)
+    __pydantic_config__ = ConfigDict(extra="allow", strict=True)  # type: ignore[misc]
+    state: Annotated[str, Field(min_length=1, max_length=32)]
+    at: Annotated[str, Field(min_length=10, max_length=40)]
+    counter: NotRequired[Annotated[str, Field(max_length=64)] | Annotated[int, Field(ge=0, lt=10**12)] | None]
+    by: NotRequired[Annotated[str, Field(max_length=128)] | None]
+    reason: NotRequired[Annotated[str, Field(max_length=500)] | None]
 
 
-class TicketDoc(_Loose):
+class TicketDoc(TypedDict):
     """The fields of a ticket central relies on."""
 
-    id: str = Field(min_length=1, max_length=128)
-    state: str = Field(min_length=1, max_length=32)
-    events: list[TicketEvent] = Field(min_length=1, max_length=1000)
+    __pydantic_config__ = ConfigDict(extra="allow", strict=True)  # type: ignore[misc]
+    id: Annotated[str, Field(min_length=1, max_length=128)]
+    state: Annotated[str, Field(min_length=1, max_length=32)]
+    events: Annotated[list[TicketEvent], Field(min_length=1, max_length=1000)]
 
 
-class AuditDoc(_Loose):
+class AuditDoc(TypedDict):
     """The fields of an audit entry central relies on."""
 
-    id: str = Field(min_length=1, max_length=128)
-    at: str = Field(min_length=10, max_length=40)
-    action: str = Field(min_length=1, max_length=128)
-    hash: str = Field(min_length=1, max_length=256)
+    __pydantic_config__ = ConfigDict(extra="allow", strict=True)  # type: ignore[misc]
+    id: Annotated[str, Field(min_length=1, max_length=128)]
+    at: Annotated[str, Field(min_length=10, max_length=40)]
+    action: Annotated[str, Field(min_length=1, max_length=128)]
+    hash: Annotated[str, Field(min_length=1, max_length=256)]
 
 
 _CHANGE = TypeAdapter(Change)
-_DOC_MODELS = {"tickets": TypeAdapter(TicketDoc), "audit": TypeAdapter(AuditDoc)}
+_CHANGES = TypeAdapter(list[Change])
+_DOCS = {"tickets": (TypeAdapter(TicketDoc), TypeAdapter(list[TicketDoc])),
+         "audit": (TypeAdapter(AuditDoc), TypeAdapter(list[AuditDoc]))}
 
 
-def check_change(raw: dict) -> tuple[Change | None, str | None]:
+def check_change(raw: object) -> tuple[dict | None, str | None]:
     """Validate one pushed change: (change, None) when usable, (None, reason) when it must be quarantined."""
+    if not isinstance(raw, dict):
+        return None, "a change must be an object"
     try:
         change = _CHANGE.validate_python(raw)
     except ValidationError as exc:
         return None, _first_error(exc)
-    if change.t in PULL_TABLES:
-        return None, f"{change.t} is maintained by central and cannot be pushed"
-    if change.o in ("put", "del") and not change.k:
-        return None, f"a {change.o} needs a key"
-    if change.o == "put":
-        if change.d is None or change.d.get("id") != change.k:
-            return None, "a put needs a document whose id is its key"
-        model = _DOC_MODELS.get(change.t)
-        if model is not None:
-            try:
-                model.validate_python(change.d)
-            except ValidationError as exc:
-                return None, f"invalid {change.t} document: {_first_error(exc)}"
-    elif change.d is not None:
-        return None, f"a {change.o} carries no document"
-    return change, None
+    reason = _rule(change)
+    if reason is None and change["o"] == "put" and change["t"] in _DOCS:
+        try:
+            _DOCS[change["t"]][0].validate_python(change["d"])
+        except ValidationError as exc:
+            reason = f"invalid {change['t']} document: {_first_error(exc)}"
+    return (None, reason) if reason else (change, None)
+
+
+def check_changes(raws: list) -> list[tuple[dict | None, str | None]]:
+    """check_change for every change of a batch, in one validation pass when all are valid."""
+    try:
+        changes = _CHANGES.validate_python(raws)
+        if any(_rule(c) for c in changes):
+            raise ValueError("a rule failed")
+        for table, (_, many) in _DOCS.items():
+            docs = [c["d"] for c in changes if c["o"] == "put" and c["t"] == table]
+            if docs:
+                many.validate_python(docs)
+    except (ValidationError, ValueError):
+        return [check_change(raw) for raw in raws]
+    return [(c, None) for c in changes]
+
+
+def _rule(change: dict) -> str | None:
+    """What is wrong with a well-typed change, or None."""
+    op, key, doc = change["o"], change.get("k"), change.get("d")
+    if change["t"] in PULL_TABLES:
+        return f"{change['t']} is maintained by central and cannot be pushed"
+    if op in ("put", "del") and not key:
+        return f"a {op} needs a key"
+    if op == "put" and (doc is None or doc.get("id") != key):
+        return "a put needs a document whose id is its key"
+    if op != "put" and doc is not None:
+        return f"a {op} carries no document"
+    return None
 
 
 def _first_error(exc: ValidationError) -> str:

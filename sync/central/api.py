@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 
 from flask import Blueprint, current_app, jsonify, request
@@ -48,21 +47,29 @@ def _offset(now, device_time: str | None) -> float | None:
         return None
 
 
-def _json_body(body: bytes) -> object:
-    """Decode the (possibly gzip) JSON body within the size limits."""
+def _inflated(body: bytes) -> bytes:
+    """The JSON bytes of a (possibly gzip) body, within the size limits."""
     if request.mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", "the body must be application/json")
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding == "gzip":
+        try:
+            return protocol.inflate(body)
+        except protocol.ProtocolError as exc:
+            raise ApiError(400, "bad_request", str(exc)) from None
+    if encoding not in ("", "identity"):
+        raise ApiError(415, "unsupported_media_type", f"Content-Encoding {encoding!r} is not supported (use gzip)")
+    return body
+
+
+def _parse(model, body: bytes):
+    """Parse and validate JSON in one pass; malformed JSON is a 400, a wrong shape a 422."""
     try:
-        if encoding == "gzip":
-            body = protocol.inflate(body)
-        elif encoding not in ("", "identity"):
-            raise ApiError(415, "unsupported_media_type", f"Content-Encoding {encoding!r} is not supported (use gzip)")
-        return json.loads(body)
-    except protocol.ProtocolError as exc:
-        raise ApiError(400, "bad_request", str(exc)) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "bad_request", f"the body is not valid JSON: {exc}") from None
+        return model.model_validate_json(_inflated(body))
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors(include_url=False, include_input=False)):
+            raise ApiError(400, "bad_request", "the body is not valid JSON") from None
+        raise _validation_failed(exc) from None
 
 
 def _validation_failed(exc: ValidationError) -> ApiError:
@@ -75,11 +82,7 @@ def _validation_failed(exc: ValidationError) -> ApiError:
 def enroll():
     """Exchange a one-time enrolment code for a device credential (the device's public key)."""
     central = _central()
-    data = _json_body(request.get_data())
-    try:
-        req = protocol.EnrolRequest.model_validate(data)
-    except ValidationError as exc:
-        raise _validation_failed(exc) from None
+    req = _parse(protocol.EnrolRequest, request.get_data())
     now = central.clock.now()
     with central.engine.begin() as conn:
         device = auth.redeem(conn, req, now=now)
@@ -98,11 +101,7 @@ def push():
     with central.engine.begin() as conn:
         device = auth.authenticate(conn, method="POST", path=_signed_path(), headers=request.headers,
                                    body=body, now=now, max_skew_s=central.max_skew_s)
-        data = _json_body(body)
-        try:
-            batch = protocol.PushRequest.model_validate(data)
-        except ValidationError as exc:
-            raise _validation_failed(exc) from None
+        batch = _parse(protocol.PushRequest, body)
         result = ingest.apply_push(conn, device, batch, body_sha256=hashlib.sha256(body).hexdigest(),
                                    now=now, clock_offset_s=_offset(now, request.headers.get(protocol.H_DEVICE_TIME)))
     return jsonify(result.model_dump())

@@ -71,32 +71,31 @@ def apply_push(conn: Connection, device, batch: protocol.PushRequest, *, body_sh
 def _apply_commits(conn: Connection, device, commits: list[protocol.Commit],
                    now: dt.datetime) -> tuple[int, int]:
     """Validate, collapse and write the changes of `commits`; return (applied, quarantined)."""
-    latest: dict[tuple[str, str], tuple[protocol.Change, int, str]] = {}
+    latest: dict[tuple[str, str], tuple[dict, int, str]] = {}
     events: dict[tuple[str, int], dict] = {}
     clears: list[tuple[str, int, str]] = []
     bad: list[dict] = []
     centre = device.centre
-    for commit in commits:
-        for index, raw in enumerate(commit.c):
-            change, reason = protocol.check_change(raw) if isinstance(raw, dict) else (None, "not an object")
-            if change is None:
-                bad.append(_quarantine_row(device, commit.s, index, raw, reason, now))
-            elif change.o == "clear":
-                clears.append((change.t, commit.s, commit.h))
-            else:
-                # several changes to one row in a batch: PostgreSQL refuses to upsert a row twice
-                # in one statement, and only the newest matters for the current state
-                latest[(change.t, change.k)] = (change, commit.s, commit.h)
-                if change.o == "put" and change.t == "tickets":
-                    # but every version's events count: history survives even a later delete
-                    for idx, event in enumerate(change.d["events"]):
-                        events.setdefault((change.k, idx), _event_row(centre, device.device_id, change.k,
-                                                                       idx, event, now))
+    raws = [(commit, index, raw) for commit in commits for index, raw in enumerate(commit.c)]
+    for (commit, index, raw), (change, reason) in zip(raws, protocol.check_changes([r[2] for r in raws])):
+        if change is None:
+            bad.append(_quarantine_row(device, commit.s, index, raw, reason, now))
+        elif change["o"] == "clear":
+            clears.append((change["t"], commit.s, commit.h))
+        else:
+            # several changes to one row in a batch: PostgreSQL refuses to upsert a row twice in
+            # one statement, and only the newest matters for the current state
+            latest[(change["t"], change["k"])] = (change, commit.s, commit.h)
+            if change["o"] == "put" and change["t"] == "tickets":
+                # but every version's events count: history survives even a later delete
+                for idx, event in enumerate(change["d"]["events"]):
+                    events.setdefault((change["k"], idx),
+                                      _event_row(centre, device.device_id, change["k"], idx, event, now))
     records = []
     for (table, key), (change, seq, hlc) in latest.items():
-        put = change.o == "put"
+        put = change["o"] == "put"
         records.append({"centre": centre, "tbl": table, "key": key, "device_id": device.device_id,
-                        "seq": seq, "hlc": hlc, "doc": change.d if put else None, "deleted": not put,
+                        "seq": seq, "hlc": hlc, "doc": change["d"] if put else None, "deleted": not put,
                         "received_at": now, "updated_at": now})
     write_records(conn, records)
     write_events(conn, list(events.values()))
