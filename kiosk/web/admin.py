@@ -2,6 +2,7 @@
 printer and sync status, and switching services on and off or capping them for the day."""
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 
@@ -26,7 +27,7 @@ SYNC_FIELDS = ("enrolled", "last_success_at", "last_attempt_at", "pending", "clo
 def sync_status() -> dict | None:
     """The sync agent's status when the sync package is installed; None when it is not."""
     try:
-        from sync import agent
+        agent = importlib.import_module("sync.agent")
     except ImportError:
         return None
     if not hasattr(agent, "status"):

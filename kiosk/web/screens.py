@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import logging
 import math
+import mimetypes
 import os
 import secrets
 import threading
@@ -45,7 +46,7 @@ PERMISSIONS = ("camera=(), microphone=(), geolocation=(), payment=(), usb=(), se
                "bluetooth=(), interest-cohort=(), autoplay=(self), fullscreen=(self)")
 HTMX_CONFIG = ('{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,'
                '"selfRequestsOnly":true,"historyCacheSize":0,"historyRestoreAsHxRequest":false,'
-               '"refreshOnHistoryMiss":true,"defaultSettleDelay":0}')
+               '"refreshOnHistoryMiss":true,"historyEnabled":false,"defaultSettleDelay":0}')
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 COMPRESSIBLE = (".js", ".css", ".svg", ".json", ".txt", ".html")
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
@@ -296,9 +297,8 @@ class StaticFiles:
             raise HTTPNotFound()
         versioned = bool(request.args.get("v"))
         if filename.endswith(COMPRESSIBLE) and _accepts_gzip():
-            response = send_from_directory(self.folder, filename, max_age=None)
-            response.direct_passthrough = False
-            response.set_data(self._gzip(path))
+            mimetype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+            response = Response(self._gzip(path), mimetype=mimetype)
             response.headers["Content-Encoding"] = "gzip"
             response.set_etag(self.version(filename) + "-gz")
             response.make_conditional(request)

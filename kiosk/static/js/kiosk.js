@@ -41,6 +41,7 @@
     remaining -= 1;
     if (remaining <= 0) {
       resetting = true;
+      clearStorage();
       var form = document.getElementById("reset-form");
       if (form) { form.submit(); }
       return;
@@ -53,7 +54,13 @@
   document.addEventListener("htmx:afterSettle", restart);
   /* a long press opens Chromium's context menu on a touchscreen */
   document.addEventListener("contextmenu", function (event) { event.preventDefault(); });
+  /* htmx notes the current path in sessionStorage when it loads; the kiosk keeps nothing there */
+  function clearStorage() {
+    try { window.sessionStorage.clear(); window.localStorage.clear(); } catch (err) { /* storage disabled */ }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    clearStorage();
     var more = document.getElementById("idle-more");
     if (more) { more.addEventListener("click", restart); }
     restart();

@@ -1,0 +1,159 @@
+"""Spoken-call composition and clips, the Chromium kiosk launcher, and static file serving."""
+from __future__ import annotations
+
+import json
+import wave
+
+import pytest
+from click.testing import CliRunner
+
+from kiosk.i18n import voice
+from kiosk.launch import BASE_FLAGS, command_line, launch_command, policy
+
+
+# -- voice -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n,lang,words", [
+    (42, "ar", ["n2", "and", "n40"]),
+    (42, "ckb", ["n40", "and", "n2"]),
+    (42, "en", ["n40", "n2"]),
+    (7, "ar", ["n7"]),
+    (15, "en", ["n15"]),
+    (30, "ar", ["n30"]),
+    (142, "ar", ["n100", "and", "n2", "and", "n40"]),
+    (142, "en", ["n100", "n40", "n2"]),
+    (300, "ckb", ["n300"]),
+    (1234, "en", ["n1", "n2", "n3", "n4"]),
+    (0, "en", ["n0"]),
+])
+def test_number_words_follow_each_language(n, lang, words):
+    """Arabic says units before tens, Sorani and English tens first; Arabic and Sorani join with "and"."""
+    assert voice.number_clips(n, lang) == words
+
+
+def test_announcement_of_a_call():
+    """Chime, "ticket", the letter and number, "please go to counter", the counter."""
+    assert voice.announcement("A-042", "3", "ar") == [
+        "sounds/chime.wav", "sounds/ar/ticket.wav", "sounds/ar/letter_A.wav", "sounds/ar/n2.wav",
+        "sounds/ar/and.wav", "sounds/ar/n40.wav", "sounds/ar/counter.wav", "sounds/ar/n3.wav"]
+
+
+def test_sorani_slot_falls_back_to_the_chime(tmp_path):
+    """No Sorani clips: the chime only; a complete recorded set is used as soon as it is there."""
+    assert voice.announcement("B-007", "2", "ckb") == ["sounds/chime.wav"]
+    for name in voice.clip_names()[:-1]:
+        voice.write_u8(tmp_path / "ckb" / f"{name}.wav", [0.0] * 10)
+    assert voice.announcement("B-007", "2", "ckb", sounds=tmp_path) == ["sounds/chime.wav"]  # one missing
+    voice.write_u8(tmp_path / "ckb" / f"{voice.clip_names()[-1]}.wav", [0.0] * 10)
+    assert voice.announcement("B-007", "2", "ckb", sounds=tmp_path)[1:] == [
+        "sounds/ckb/ticket.wav", "sounds/ckb/letter_B.wav", "sounds/ckb/n7.wav", "sounds/ckb/counter.wav",
+        "sounds/ckb/n2.wav"]
+
+
+@pytest.mark.parametrize("lang", ["ar", "en"])
+def test_shipped_clips_are_complete_small_and_alike(lang):
+    """Every clip exists, all share one format (so they play back to back), and stay small."""
+    assert voice.has_voice(lang)
+    total = 0
+    for name in voice.clip_names():
+        path = voice.SOUNDS / lang / f"{name}.wav"
+        with wave.open(str(path)) as clip:
+            assert (clip.getnchannels(), clip.getsampwidth(), clip.getframerate()) == (1, 1, voice.RATE), name
+            assert 0.05 < clip.getnframes() / clip.getframerate() < 3.0, name
+        total += path.stat().st_size
+    assert total < 800_000
+
+
+def test_chime_generation(tmp_path):
+    """The chime is made from code, not downloaded."""
+    voice.make_chime(tmp_path / "chime.wav")
+    with wave.open(str(tmp_path / "chime.wav")) as clip:
+        assert clip.getframerate() == voice.RATE and 0.8 < clip.getnframes() / voice.RATE < 1.0
+
+
+# -- kiosk launcher --------------------------------------------------------------------------------
+
+def test_command_line_for_each_screen():
+    """Kiosk mode with an explicit window size (without a window manager --kiosk alone does not fill)."""
+    argv = command_line("kiosk", "http://127.0.0.1:8080/kiosk", browser="chromium")
+    assert argv[0] == "chromium" and argv[-1] == "http://127.0.0.1:8080/kiosk"
+    for flag in BASE_FLAGS + ("--window-position=0,0", "--window-size=1080,1920"):
+        assert flag in argv
+    assert "--window-size=1920,1080" in command_line("display", "http://x/display")
+
+
+def test_launch_dry_run_prints_command_and_policy(app, tmp_path):
+    """--dry-run prints; --write-policy writes the managed policy for this origin only."""
+    runner = app.test_cli_runner()
+    result = runner.invoke(launch_command, ["--screen", "display", "--dry-run", "--browser", "/usr/bin/chromium"])
+    assert result.exit_code == 0, result.output
+    assert "/usr/bin/chromium --kiosk" in result.output and result.output.strip().endswith("/display")
+    policy_dir = tmp_path / "managed"
+    result = runner.invoke(launch_command, ["--screen", "kiosk", "--url", "http://10.0.0.5:8080/kiosk",
+                                            "--write-policy", str(policy_dir), "--dry-run"])
+    assert not policy_dir.exists() and '"URLAllowlist"' in result.output
+    result = runner.invoke(launch_command, ["--screen", "kiosk", "--url", "http://10.0.0.5:8080/kiosk",
+                                            "--write-policy", str(policy_dir), "--dry-run", "--browser", "x"])
+    written = CliRunner().invoke(launch_command, [])
+    assert written.exit_code != 0  # --screen is required
+
+
+def test_policy_file_written(app, tmp_path, monkeypatch):
+    """The policy allows only the app's origin and disables devtools, printing, downloads, translate."""
+    monkeypatch.setattr("kiosk.launch.os.execvp", lambda *a: pytest.fail("must not start a browser in tests"))
+    runner = app.test_cli_runner()
+    result = runner.invoke(launch_command, ["--screen", "kiosk", "--url", "http://10.0.0.5:8080/kiosk",
+                                            "--write-policy", str(tmp_path), "--dry-run"])
+    assert result.exit_code == 0
+    from kiosk.launch import write_policy
+    path = write_policy(tmp_path, "http://10.0.0.5:8080/kiosk")
+    data = json.loads(path.read_text())
+    assert data == policy("http://10.0.0.5:8080/kiosk")
+    assert data["URLBlocklist"] == ["*"] and data["URLAllowlist"] == ["http://10.0.0.5:8080"]
+    assert data["DeveloperToolsAvailability"] == 2 and data["AutoplayAllowed"] is True
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--screen", "kiosk", "--url", "ftp://x/kiosk"], "is not an http(s) URL"),
+    (["--screen", "kiosk", "--window-size", "big"], "use W,H"),
+    (["--screen", "tv"], "Invalid value"),
+])
+def test_bad_launch_options_are_explained(app, args, message):
+    """Wrong input stops with a message naming the option."""
+    result = app.test_cli_runner().invoke(launch_command, args + ["--dry-run"])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_launch_command_is_registered(app):
+    """`flask --app kiosk launch-browser` exists."""
+    assert "launch-browser" in app.cli.commands
+
+
+# -- static files ----------------------------------------------------------------------------------
+
+def test_static_text_is_gzipped_and_versioned_urls_cached(client):
+    """Browsers get compressed CSS/JS; URLs with the content hash may be cached for a year."""
+    page = client.get("/kiosk").get_data(as_text=True)
+    import re
+    css = re.search(r'href="(/static/css/screens.css\?v=\w+)"', page).group(1)
+    response = client.get(css, headers={"Accept-Encoding": "gzip, br"})
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert "immutable" in response.headers["Cache-Control"]
+    import gzip
+    assert b"@font-face" in gzip.decompress(response.data)
+    again = client.get(css, headers={"Accept-Encoding": "gzip", "If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+    with client.get("/static/css/screens.css") as plain:
+        assert plain.headers["Cache-Control"] == "no-cache" and "Content-Encoding" not in plain.headers
+
+
+def test_static_paths_stay_inside_the_folder(client):
+    """No way out of kiosk/static."""
+    assert client.get("/static/../app.py").status_code == 404
+    assert client.get("/static/nothing.css", headers={"Accept-Encoding": "gzip"}).status_code == 404
+
+
+def test_html_is_compressed_for_browsers(client):
+    """Pages over 1 KB go out gzipped to clients that accept it."""
+    response = client.get("/display", headers={"Accept-Encoding": "gzip"})
+    assert response.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in response.headers["Vary"]
