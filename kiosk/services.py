@@ -151,19 +151,16 @@ def issue_ticket(c: Centre, *, service: str, priority: str = NORMAL, lang: str |
     with c.store.lock, c.issue_lock:
         now = c.clock.now()
         day = c.today(now)
-        numbering_id = f"{day}:{svc['code']}"
-        counter = c.store.get("numbering", numbering_id) or {"id": numbering_id, "day": day,
-                                                              "service": svc["code"], "last": 0}
+        numbering = _numbering(c, svc, day)
         cap = svc.get("daily_cap")
-        if cap and counter["last"] >= int(cap):
+        if cap and numbering["last"] >= int(cap):
             raise ServiceUnavailable(f"service {service} has reached today's limit of {cap} tickets",
                                      service=service, why="daily_cap")
-        n = counter["last"] + 1
-        ticket = new_ticket(ticket_id=new_ulid(int(now.timestamp() * 1000)), service=svc, n=n, day=day,
-                            priority=priority, lang=lang, now=now, device=c.store.device_id)
+        ticket = new_ticket(ticket_id=new_ulid(int(now.timestamp() * 1000)), service=svc, n=numbering["last"] + 1,
+                            day=day, priority=priority, lang=lang, now=now, device=c.store.device_id)
         try:
             with c.store.transaction():
-                c.store.put("numbering", {**counter, "last": n})
+                c.store.put("numbering", {**numbering, "last": ticket["seq_in_day"]})
                 c.tickets.save(ticket)
         except BaseException:
             c.tickets.forget(ticket)
@@ -172,6 +169,12 @@ def issue_ticket(c: Centre, *, service: str, priority: str = NORMAL, lang: str |
     c.events.publish("queue-changed", {"service": svc["code"]})
     _print(c, view, svc)
     return view
+
+
+def _numbering(c: Centre, svc: dict, day: str) -> dict:
+    """The day's number counter of a service (the caller holds the issue lock and saves it)."""
+    numbering_id = f"{day}:{svc['code']}"
+    return c.store.get("numbering", numbering_id) or {"id": numbering_id, "day": day, "service": svc["code"], "last": 0}
 
 
 def _print(c: Centre, view: dict, svc: dict) -> None:
@@ -263,18 +266,16 @@ def transfer(c: Centre, ticket_id: str, *, service: str, by: str) -> dict:
             raise ValidationFailed("transfer to the same service", {"service": "must differ from the ticket's service"})
         now = c.clock.now()
         day = c.today(now)
-        numbering_id = f"{day}:{target['code']}"
-        counter = c.store.get("numbering", numbering_id) or {"id": numbering_id, "day": day,
-                                                              "service": target["code"], "last": 0}
-        n = counter["last"] + 1
-        new = new_ticket(ticket_id=new_ulid(), service=target, n=n, day=day, priority=ticket["priority"],
+        numbering = _numbering(c, target, day)
+        new = new_ticket(ticket_id=new_ulid(), service=target, n=numbering["last"] + 1, day=day,
+                         priority=ticket["priority"],
                          lang=ticket["lang"], now=now, device=c.store.device_id,
                          arrival_at=ticket.get("arrival_at") or ticket["issued_at"], origin=ticket)
         closed = transition(ticket, "transfer", now=now, by=by, reason=target["code"])
         closed["transferred_to"] = new["id"]
         try:
             with c.store.transaction():
-                c.store.put("numbering", {**counter, "last": n})
+                c.store.put("numbering", {**numbering, "last": new["seq_in_day"]})
                 c.tickets.save(closed, ticket)
                 c.tickets.save(new)
                 _audit(c, by, "transfer", ticket["id"], {"number": ticket["number"], "to": new["number"]})
