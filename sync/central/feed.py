@@ -24,6 +24,7 @@ from sync.central.sql import insert_for
 log = logging.getLogger(__name__)
 
 _FEED_LOCK = 0x6B696F736C  # pg_advisory_xact_lock key of the configuration feed
+CONFIG = "config"
 
 
 def validate_config(data: object) -> dict[str, list[dict]]:
@@ -111,14 +112,18 @@ def load_config(conn: Connection, centre: str, data: object, *, now: dt.datetime
         for doc in wanted:
             wanted_keys.add(doc["id"])
             row = current.get(doc["id"])
+            if row is not None and not row.deleted and row.source != CONFIG:
+                raise CentralError(f"{table}/{doc['id']} is kept by central itself ({row.source}); "
+                                   "leave it out of the configuration file")
             if row is not None and not row.deleted and row.doc == doc:
                 counts["unchanged"] += 1
                 continue
-            _record(conn, centre, table, doc["id"], "put", doc, now)
+            _record(conn, centre, table, doc["id"], "put", doc, now, source=CONFIG)
             counts["put"] += 1
         for key, row in current.items():
-            if key not in wanted_keys and not row.deleted:
-                _record(conn, centre, table, key, "del", None, now)
+            # only what configuration files put there: central's own documents stay
+            if key not in wanted_keys and not row.deleted and row.source == CONFIG:
+                _record(conn, centre, table, key, "del", None, now, source=CONFIG)
                 counts["del"] += 1
         summary[table] = counts
     log.info("configuration of centre %s loaded: %s", centre, summary)
@@ -132,17 +137,21 @@ def lock_feed(conn: Connection) -> None:
 
 
 def _record(conn: Connection, centre: str, table: str, key: str, op: str, doc: dict | None,
-            now: dt.datetime) -> None:
-    """Append one change to the feed and make the current document match it."""
+            now: dt.datetime, *, source: str = "system") -> None:
+    """Append one change to the feed and make the current document match it.
+
+    `source` says who maintains the document: configuration files (`config`) or central's own
+    features (`system`, the default); config-load removes only its own documents.
+    """
     seq = conn.execute(ConfigChange.__table__.insert().values(
         centre=centre, tbl=table, key=key, op=op, doc=doc, changed_at=now)
         .returning(ConfigChange.seq)).scalar_one()
     ins = insert_for(conn, ConfigDoc).values(centre=centre, tbl=table, key=key, doc=doc,
-                                             deleted=op == "del", seq=seq, updated_at=now)
+                                             deleted=op == "del", seq=seq, updated_at=now, source=source)
     conn.execute(ins.on_conflict_do_update(
         index_elements=[ConfigDoc.centre, ConfigDoc.tbl, ConfigDoc.key],
         set_={"doc": ins.excluded.doc, "deleted": ins.excluded.deleted, "seq": ins.excluded.seq,
-              "updated_at": ins.excluded.updated_at}))
+              "updated_at": ins.excluded.updated_at, "source": ins.excluded.source}))
 
 
 def pull(conn: Connection, device, *, since: int, limit: int, head_seq: int | None, now: dt.datetime,

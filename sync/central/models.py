@@ -185,6 +185,8 @@ class ConfigDoc(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # config: from config-load, which also removes it; system: central's own (trust list, decisions)
+    source: Mapped[str] = mapped_column(String(16), server_default="config")
 
 
 class ConfigChange(Base):

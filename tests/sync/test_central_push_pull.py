@@ -274,3 +274,18 @@ def test_pull_query_is_validated(device):
         path = f"{protocol.API_PREFIX}/pull?{query}"
         response = device.send("GET", path, b"", device.headers("GET", path, b""))
         assert response.status_code == 422, query
+
+
+def test_configuration_files_leave_centrals_own_documents_alone(device, ops, tmp_path, server_clock):
+    from sync.central import feed
+    with ops.engine.begin() as conn:  # a document central maintains itself (e.g. the trust list)
+        feed.lock_feed(conn)
+        feed._record(conn, "ERB-01", "settings", "trust_list", "put", {"id": "trust_list", "seq": 1},
+                     server_clock.now())
+    ops.cli("config-load", "ERB-01", _config(tmp_path, "a.json", {"settings": [{"id": "queue", "priority_ratio": 2}]}))
+    ops.cli("config-load", "ERB-01", _config(tmp_path, "b.json", {"settings": []}))
+    changes = [(c["k"], c["o"]) for c in device.pull().get_json()["changes"]]
+    assert changes == [("trust_list", "put"), ("queue", "put"), ("queue", "del")]
+    result = ops.app.test_cli_runner().invoke(args=[
+        "config-load", "ERB-01", _config(tmp_path, "c.json", {"settings": [{"id": "trust_list"}]})])
+    assert result.exit_code != 0 and "kept by central itself" in result.output
