@@ -55,12 +55,11 @@ def load_config(ops, tmp_path, data: dict, name: str = "config.json") -> None:
 
 @pytest.fixture
 def kiosk_app(kiosk_dir, kiosk_clock, store):
-    """The kiosk app on the test data directory (store injected) with the sync commands added."""
+    """The kiosk app on the test data directory (store injected); it registers the sync commands."""
     app = create_kiosk_app({"DATA_DIR": str(kiosk_dir), "SECRET_KEY": "k", "CENTRE": "ERB-01"},
                            store=store, clock=kiosk_clock)
-    for command in (agent_mod.enroll_command, agent_mod.sync_command):
-        app.cli.add_command(command)
-    return app
+    yield app
+    app.extensions["kiosk"].close()
 
 
 def test_push_then_nothing_to_do(enrolled, store, make_agent, ops, kiosk_dir):
