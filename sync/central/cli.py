@@ -94,6 +94,26 @@ def revoke_command(device):
     click.echo("revoked " + ", ".join(ids))
 
 
+@click.command("reset-cursor")
+@click.argument("device")
+@click.argument("seq", type=click.IntRange(0))
+@with_appcontext
+def reset_cursor_command(device, seq):
+    """Set where central resumes a device's journal (after a kiosk was restored from a backup)."""
+    central = _central()
+    with central.engine.begin() as conn:
+        ids = conn.execute(select(Device.device_id).where(
+            (Device.device_id == device) | ((Device.label == device) & (Device.status == "active")))).scalars().all()
+        if len(ids) != 1:
+            _fail(CentralError(f"no single device with id or active label {device!r}"))
+        old = conn.execute(select(DeviceCursor.last_seq).where(DeviceCursor.device_id == ids[0])).scalar_one()
+        conn.execute(DeviceCursor.__table__.update().where(DeviceCursor.device_id == ids[0])
+                     .values(last_seq=seq, last_hlc="", updated_at=central.clock.now()))
+    log.warning("cursor of device %s reset from %d to %d by an operator", ids[0], old, seq)
+    click.echo(f"device {ids[0]}: central now expects commit {seq + 1} next (was {old + 1}); records "
+               "already received stay, and newer versions still win by their clocks")
+
+
 @click.command("config-load")
 @click.argument("centre")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
@@ -187,5 +207,6 @@ def devices_command(centre):
 def register(app: Flask) -> None:
     """Add the operator commands to `flask --app sync.central`."""
     for command in (db_upgrade_command, add_centre_command, enroll_command, revoke_command,
-                    config_load_command, export_command, add_operator_command, devices_command):
+                    reset_cursor_command, config_load_command, export_command, add_operator_command,
+                    devices_command):
         app.cli.add_command(command)

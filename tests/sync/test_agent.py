@@ -190,8 +190,13 @@ def test_a_kiosk_restored_with_an_older_journal_is_stopped(enrolled, store, make
     restored = Store(kiosk_dir, clock=kiosk_clock, fsync=False)
     try:
         issue(restored, 3)  # reuses sequence numbers central already holds
-        with pytest.raises(agent_mod.JournalMismatch):
+        with pytest.raises(agent_mod.JournalMismatch, match="restored from an older backup"):
             make_agent().run()
+        # the documented way out: central resumes where the restored journal stood
+        assert "expects commit 6 next" in ops.cli("reset-cursor", "kiosk-1", "5")
+        make_agent().run()
+        assert all(t["id"] in central_tickets(ops) for t in restored.all("tickets"))
+        assert len(central_tickets(ops)) == 5 + 10 + 3  # what only central held is kept
     finally:
         restored.close()
         store.__init__(kiosk_dir, clock=kiosk_clock, fsync=False)  # let the fixture close a store
