@@ -69,8 +69,8 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
-def gzip_json(obj: Any, *, level: int = 5) -> bytes:
-    """JSON then gzip (level 5: nearly the size of 9 at a third of the CPU on journal text)."""
+def gzip_json(obj: Any, *, level: int = 3) -> bytes:
+    """JSON then gzip; on journal batches level 3 is ~10 % larger than level 5 for a fifth of the CPU."""
     return gzip.compress(dumps(obj), compresslevel=level, mtime=0)
 
 
