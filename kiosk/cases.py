@@ -63,7 +63,7 @@ KIND_TEXTS = {
     "referral": lazy_gettext("Referral"),
 }
 STATUS_TEXTS = {
-    "open": lazy_gettext("Open"),
+    "open": lazy_gettext("In progress"),
     "completed": lazy_gettext("Completed"),
     "rejected": lazy_gettext("Rejected"),
     "referred": lazy_gettext("Referred"),

@@ -1,0 +1,93 @@
+"""Fixtures for the requests-and-receipts tests: a centre with a pinned root, a published trust list
+and a provider directory; staff logged in through the real form; central on SQLite and
+PostgreSQL served over loopback with a real sync agent; headless Debian Chromium."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from kiosk import cases, keys, services
+from kiosk.domain import trustlist
+from tests.cases.support import HOST, PROVIDERS, Staff
+# central on both databases, as the sync tests run it (same fixtures, imported, not copied)
+from tests.sync.conftest import (backend, central_app, central_url_db, ops, pg_url,  # noqa: F401
+                                 server_clock, sqlite_template)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def root_key(tmp_path) -> keys.SigningKey:
+    """Central's root key (outside the kiosk's data directory)."""
+    return keys.create_root_key(tmp_path / "central-receipts" / "root-key.pem")
+
+
+def publish(centre_store, root: keys.SigningKey, trust: trustlist.TrustList) -> None:
+    """Put a signed trust list in the kiosk's store as the pull would (settings/trust_list)."""
+    signed = keys.sign_trust_list(root, trust)
+    centre_store.put("settings", {"id": "trust_list", "sequence": trust.sequence,
+                                  "signed_base64": base64.b64encode(signed).decode("ascii")})
+
+
+def listing(centre: services.Centre, *, sequence: int = 1, **overrides) -> trustlist.TrustList:
+    """A trust list enrolling the centre's own key around the test clock's time."""
+    key = keys.load_or_create_centre_key(cases.data_dir(centre))
+    now = centre.clock.now()
+    fields = {"sequence": sequence, "issued_at": now, "verify_host": HOST,
+              "keys": (trustlist.TrustedKey.from_public_key(centre.config["CENTRE"], key.public_key,
+                                                            now - dt.timedelta(days=30), now + dt.timedelta(days=400)),)}
+    fields.update(overrides)
+    return trustlist.TrustList(**fields)
+
+
+@pytest.fixture
+def trusted(app, centre, root_key):
+    """The centre with its root pinned, its key on a published trust list and a provider directory."""
+    keys.pin_root_keys(cases.data_dir(centre), root_key.public_pem())
+    publish(centre.store, root_key, listing(centre))
+    centre.store.put("settings", PROVIDERS)
+    return centre
+
+
+@pytest.fixture
+def attendant(client, trusted):
+    """The demo attendant, logged in (in the test's default language, Arabic)."""
+    return Staff(client)
+
+
+@pytest.fixture
+def supervisor(app, trusted):
+    """The demo supervisor, logged in on a client of its own."""
+    return Staff(app.test_client(), "super", "9999")
+
+
+@pytest.fixture
+def serving(trusted):
+    """A ticket being served at counter 1, and a function to get another one."""
+    def next_ticket(service: str = "A", lang: str = "en") -> dict:
+        """Issue a ticket and call it to counter 1 (finishing whatever was there)."""
+        for ticket in trusted.tickets.at_counter("1"):
+            if ticket["state"] == "called":
+                services.act(trusted, ticket["id"], "start", by="demo")
+            services.act(trusted, ticket["id"], "finish", by="demo")
+        issued = services.issue_ticket(trusted, service=service, lang=lang)
+        services.set_counter_status(trusted, "1", "open", by="demo")
+        return services.call_ticket(trusted, issued["id"], counter="1", by="demo")
+    next_ticket.first = next_ticket()
+    return next_ticket
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian Chromium for the session (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+    assert Path(CHROMIUM).exists(), "Debian's chromium is required at /usr/bin/chromium"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

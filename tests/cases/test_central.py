@@ -1,0 +1,251 @@
+"""Receipts across the whole system: central's root key and trust list reach a real kiosk through the
+sync agent, a back-office decision made at central comes back and shows on the kiosk's /verify, the
+/R page verifies a receipt in headless Chromium and shows its live status, and the operators'
+pages (decisions, overdue requests, national report) work and refuse bad input."""
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kiosk import cases, create_app, keys, services
+from sync import agent as agent_mod
+from tests.cases.support import PROVIDERS, csrf_from
+from tests.sync.support import HttpServer
+
+OPERATOR = ("alice", "correct horse battery staple")
+
+
+@dataclass
+class System:
+    """Central served over loopback, one enrolled kiosk app, and the operator's command line."""
+
+    central_app: object
+    server: HttpServer
+    ops: object
+    kiosk_app: object
+    centre: services.Centre
+    kiosk_dir: Path
+    clock: object
+
+    def sync(self) -> None:
+        """One cron round of the agent, then the kiosk applies what was pulled."""
+        agent_mod.Agent(self.kiosk_dir, centre="ERB-01", clock=self.clock, retry_delay_s=0.01,
+                        timeout=(2, 10)).run()
+        self.kiosk_app.extensions["kiosk"].apply_inbox()
+
+    def serve_and_register(self, **extra) -> tuple[dict, dict]:
+        """Serve a ticket at counter 1, register a request and sign its receipt."""
+        with self.kiosk_app.app_context():
+            ticket = services.issue_ticket(self.centre, service="A", lang="en")
+            services.set_counter_status(self.centre, "1", "open", by="demo")
+            services.call_ticket(self.centre, ticket["id"], counter="1", by="demo")
+            doc = cases.register_case(self.centre, ticket_id=ticket["id"], kind=extra.pop("kind", "request"),
+                                      reference="19901234567", by="demo", **extra)
+            record = cases.issue_receipt(self.centre, doc["id"], by="demo")
+        return doc, record
+
+    def operator(self):
+        """A test client of central with the operator's basic credentials."""
+        client = self.central_app.test_client()
+        token = base64.b64encode(":".join(OPERATOR).encode()).decode()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Basic {token}"
+        return client
+
+
+@pytest.fixture
+def system(central_app, ops, tmp_path, server_clock):
+    """Central with a root key, a published trust list and a provider directory; one kiosk enrolled
+    for sync and its receipt key enrolled in the trust list, both on the same clock."""
+    server = HttpServer(central_app)
+    central_app.config["CENTRAL_RECEIPTS_DIR"] = str(tmp_path / "central-receipts")
+    ops.add_centre("ERB-01")
+    ops.cli("add-operator", OPERATOR[0], "--password-stdin", input=OPERATOR[1] + "\n")
+    config = tmp_path / "erb-01.json"
+    config.write_text(json.dumps({"settings": [PROVIDERS]}), encoding="utf-8")
+    ops.cli("config-load", "ERB-01", str(config))
+    root_public = ops.cli("trust-root-create")
+    kiosk_dir = tmp_path / "kiosk"
+    app = create_app({"DATA_DIR": str(kiosk_dir), "SECRET_KEY": "test", "PRINTER_URL": "off", "CENTRE": "ERB-01",
+                      "TICKET_RATE_PER_MIN": 0}, clock=server_clock)
+    centre = app.extensions["kiosk"].centre
+    services.load_demo_data(centre)
+    keys.pin_root_keys(kiosk_dir, root_public)
+    agent_mod.enroll(kiosk_dir, server.url, ops.code("ERB-01"), centre="ERB-01", clock=server_clock)
+    enrolment = tmp_path / "enrolment.json"
+    enrolment.write_text(json.dumps(keys.load_or_create_centre_key(kiosk_dir).enrolment("ERB-01")), encoding="utf-8")
+    ops.cli("trust-enrol", "ERB-01", str(enrolment))
+    ops.cli("trust-publish", "--verify-host", f"127.0.0.1:{server.port}")
+    built = System(central_app, server, ops, app, centre, kiosk_dir, server_clock)
+    built.sync()
+    yield built
+    app.extensions["kiosk"].close()
+    server.stop()
+
+
+def _verify_on_kiosk(system: System, text: str) -> str:
+    """The kiosk's /verify page for a scanned text."""
+    client = system.kiosk_app.test_client()
+    token = csrf_from(client.get("/verify").get_data(as_text=True))
+    return client.post("/verify", data={"code": text, "csrf_token": token}).get_data(as_text=True)
+
+
+def test_decision_at_central_reaches_the_kiosk(system):
+    """Trust list and providers arrive by the pull; the case and receipt go up by the push; a back
+    office completes the request at central and the citizen scanning at the centre sees it."""
+    assert cases.current_trust_list(system.centre).verify_host.startswith("127.0.0.1:")
+    assert [p["id"] for p in cases.providers(system.centre)] == ["nrc-shelter", "vtc-mosul"]
+    doc, record = system.serve_and_register()
+    assert record["verifies"] == "ok"
+    system.sync()
+    html = _verify_on_kiosk(system, record["text"])
+    assert 'data-outcome="valid"' in html and 'data-status="open"' in html
+    system.ops.cli("case-status", "ERB-01", doc["id"], "completed", "--by", "back-office")
+    assert 'data-status="open"' in _verify_on_kiosk(system, record["text"])  # not pulled yet
+    system.sync()
+    html = _verify_on_kiosk(system, record["text"])
+    assert 'data-status="completed"' in html
+    assert cases.case_view(system.centre, cases.get_case(system.centre, doc["id"]))["source"] == "central"
+    assert cases.get_case(system.centre, doc["id"])["status"] == "open"  # the kiosk's own document is untouched
+    status = system.central_app.test_client().post("/R/status", json={"qr_text": record["text"]}).get_json()
+    assert status == {"outcome": "valid", "reason": "ok",
+                      "status": {"status": "completed", "overdue": False, "due_at": doc["due_at"],
+                                 "changed_at": "2026-11-22T09:00:00.000Z"}}
+
+
+def test_case_status_command_refuses_bad_decisions(system):
+    """Unknown case, closed case, rejection without reason, unknown provider: refused, nothing sent."""
+    doc, _record = system.serve_and_register()
+    system.sync()
+    runner = system.central_app.test_cli_runner()
+    for args, message in (
+        (["case-status", "ERB-01", "NOPE", "completed"], "has sent no case"),
+        (["case-status", "ERB-01", doc["id"], "rejected"], "reason"),
+        (["case-status", "ERB-01", doc["id"], "referred", "--provider", "nobody"], "provider directory"),
+        (["case-status", "ERB-01", doc["id"], "finished"], "Invalid value"),
+    ):
+        result = runner.invoke(args=args)
+        assert result.exit_code != 0 and message in result.output, result.output
+    system.ops.cli("case-status", "ERB-01", doc["id"], "referred", "--provider", "vtc-mosul")
+    again = runner.invoke(args=["case-status", "ERB-01", doc["id"], "completed"])
+    assert again.exit_code == 1 and "cannot become" in again.output
+
+
+def test_trust_list_rollback_is_refused_by_the_kiosk(system, tmp_path):
+    """A kiosk never goes back to an older list, even if central's feed offers one."""
+    system.ops.cli("trust-publish")
+    system.sync()
+    assert cases.current_trust_list(system.centre).sequence == 2
+    published = (tmp_path / "central-receipts" / "trust-list.cbor").read_bytes()
+    assert len(published) > 100
+    first = system.centre.store.get("settings", "trust_list")
+    assert first["sequence"] == 2
+    older = keys.sign_trust_list(keys.load_root_key(tmp_path / "central-receipts" / "root-key.pem"),
+                                 cases.current_trust_list(system.centre).__class__(
+                                     sequence=1, issued_at=system.clock.now(), verify_host="v.example.iq"))
+    system.centre.store.put("settings", {"id": "trust_list", "sequence": 1,
+                                         "signed_base64": base64.b64encode(older).decode()})
+    assert cases.current_trust_list(system.centre).sequence == 2
+
+
+def test_operator_pages(system):
+    """Overdue requests per centre, the back-office form (token, validation), the national report."""
+    doc, record = system.serve_and_register()
+    other, _ = system.serve_and_register(kind="inquiry")
+    system.sync()
+    operator = system.operator()
+    assert system.central_app.test_client().get("/receipts/overdue").status_code == 401
+    assert 'id="none"' in operator.get("/receipts/overdue").get_data(as_text=True)
+    system.clock.advance(days=6)
+    page = operator.get("/receipts/overdue").get_data(as_text=True)
+    assert page.count('data-case="') == 2 and 'data-centre="ERB-01"' in page
+    form = operator.get(f"/receipts/cases/ERB-01/{doc['id']}")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.get_data(as_text=True)).group(1)
+    url = f"/receipts/cases/ERB-01/{doc['id']}"
+    assert operator.post(url, data={"status": "completed"}).status_code == 400
+    assert operator.post(url, data={"status": "completed", "csrf_token": token},
+                         headers={"Origin": "http://evil.example"}).status_code == 403
+    refused = operator.post(url, data={"status": "rejected", "reason": "", "csrf_token": token})
+    assert refused.status_code == 422 and 'id="error"' in refused.get_data(as_text=True)
+    saved = operator.post(url, data={"status": "rejected", "reason": "duplicate request", "csrf_token": token})
+    assert saved.status_code == 303
+    page = operator.get(saved.headers["Location"]).get_data(as_text=True)
+    assert 'id="saved"' in page and 'data-status="rejected"' in page
+    assert operator.get("/receipts/cases/ERB-01/NOPE").status_code == 404
+    assert operator.get("/receipts/overdue").get_data(as_text=True).count('data-case="') == 1
+    report = operator.get("/receipts/report?month=2026-11").get_data(as_text=True)
+    assert re.search(r'data-figure="received">(\d+)<', report).group(1) == "2"
+    assert re.search(r'data-figure="rejected">(\d+) \((\d+)%\)', report).groups() == ("1", "50")
+    assert re.search(r'data-figure="overdue">(\d+)', report).group(1) == "2"
+    rows = list(csv.DictReader(io.StringIO(operator.get("/receipts/report.csv?month=2026-11&centre=ERB-01")
+                                           .get_data(as_text=True).lstrip("\ufeff"))))
+    assert next(r for r in rows if r["group"] == "total")["received"] == "2"
+    assert operator.get("/receipts/report?month=2026-13").status_code == 400
+    assert operator.get("/receipts/report?month=2026-11&centre=NOPE").status_code == 404
+    system.sync()
+    assert cases.case_view(system.centre, cases.get_case(system.centre, doc["id"]))["status"] == "rejected"
+    assert cases.case_view(system.centre, cases.get_case(system.centre, other["id"]))["overdue"]
+
+
+def test_status_endpoint_refuses_bad_input(system):
+    """Not JSON, wrong shape, too large: clear errors; a forged text gets a verdict and no status."""
+    client = system.central_app.test_client()
+    assert client.post("/R/status", data=b"\xff", content_type="application/json").status_code == 400
+    assert client.post("/R/status", json={"receipt_id": "01KAR7X3M9Q4ZP2B6V8N5C1DHW"}).status_code == 422
+    assert client.post("/R/status", json={"qr_text": "x" * 5000}).status_code == 413
+    answer = client.post("/R/status", json={"qr_text": "HTTPS://EVIL/R#AAAA"}).get_json()
+    assert answer == {"outcome": "invalid", "reason": "wrong_host", "status": None}
+    assert client.get("/R/status").status_code == 405
+    keys_json = client.get("/R/trust-list").get_json()
+    assert keys_json["sequence"] == 1 and keys_json["root_keys"][0]["crv"] == "P-256"
+    assert client.get("/.well-known/receipt-keys").mimetype == "application/cbor"
+
+
+def _watch(page, problems: list) -> None:
+    """Collect console errors, page errors and CSP violations of a page."""
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_r_page_verifies_in_chromium_and_shows_live_status(system, browser):
+    """The QR's URL opened in a real browser: WebCrypto verifies the fragment, the page shows the
+    contents in the chosen language, then the live status; an altered code is caught."""
+    doc, record = system.serve_and_register()
+    system.sync()
+    system.ops.cli("case-status", "ERB-01", doc["id"], "rejected", "--reason", "missing photo")
+    fragment = record["text"].split("/R#", 1)[1]
+    context = browser.new_context()
+    problems: list = []
+    context.add_init_script("document.addEventListener('securitypolicyviolation', "
+                            "(e) => console.error('CSP ' + e.violatedDirective));")
+    try:
+        page = context.new_page()
+        _watch(page, problems)
+        page.goto(f"{system.server.url}/R?lang=en#{fragment}")
+        page.wait_for_selector('#live-status[data-status="rejected"]', timeout=15000)
+        assert page.get_attribute("#outcome", "data-outcome") == "valid"
+        assert page.text_content("#outcome") == "Valid"
+        assert page.text_content('[data-field="receipt_id"]') == doc["receipt_id"]
+        assert page.text_content('[data-field="ticket"]') == doc["ticket_number"]
+        assert "Rejected" in page.text_content("#live-status")
+        assert page.get_attribute('a[data-lang="ckb"]', "href").endswith("#" + fragment)
+        page.click('a[data-lang="ckb"]')
+        page.wait_for_selector('#live-status[data-status="rejected"]', timeout=15000)
+        assert page.get_attribute("html", "dir") == "rtl" and page.text_content("#outcome") == "دروستە"
+        altered = fragment[:-6] + ("A" if fragment[-6] != "A" else "B") + fragment[-5:]
+        page.goto(f"{system.server.url}/R?lang=en#{altered}")
+        page.wait_for_selector('#outcome[data-outcome="invalid"]', timeout=15000)
+        page.reload()
+        page.wait_for_selector('#outcome[data-outcome="invalid"]', timeout=15000)
+        assert page.get_attribute("#reason", "data-reason") in ("bad_signature", "malformed")
+        assert page.is_hidden("#live")
+    finally:
+        context.close()
+    assert problems == []
