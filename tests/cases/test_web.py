@@ -11,6 +11,7 @@ import pytest
 from kiosk import cases, services
 from tests.cases.conftest import listing, publish
 from tests.cases.support import Staff
+from tests.web.test_i18n import latin_words
 
 
 def _form(ticket_id: str, **overrides) -> dict:
@@ -202,3 +203,26 @@ def test_markup_is_csp_clean(attendant, supervisor, client, serving, trusted):
     for html in pages:
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
         assert not re.search(r"\sstyle=", html) and not re.search(r"\son[a-z]+=", html)
+
+
+@pytest.mark.parametrize("lang", ["ar", "ckb"])
+def test_no_english_on_arabic_and_sorani_case_screens(app, attendant, supervisor, serving, trusted, lang):
+    """Every new screen in Arabic and Sorani: no Latin words outside codes, numbers and names."""
+    trusted.store.put("services", {**services.get_service(trusted, "A"), "fee_iqd": 25000})
+    attendant.language(lang)
+    supervisor.language(lang)
+    case_id = _register(attendant, serving.first["id"], kind="referral", provider="nrc-shelter",
+                        details="details", notes="notes")
+    text = trusted.store.get(cases.RECEIPTS, cases.get_case(trusted, case_id)["receipt_id"])["text"]
+    refused = attendant.post("/cases", _form(serving()["id"], reference="1")).get_data(as_text=True)
+    pages = {
+        "list": attendant.get("/cases?counter=1&show=all").get_data(as_text=True),
+        "form": attendant.get(f"/cases/new?ticket={serving()['id']}").get_data(as_text=True),
+        "refused": refused,
+        "case": attendant.get(f"/cases/{case_id}").get_data(as_text=True),
+        "verify": attendant.post("/verify", {"code": text}).get_data(as_text=True),
+        "invalid": attendant.post("/verify", {"code": text[:-2]}).get_data(as_text=True),
+        "report": supervisor.get("/cases/report").get_data(as_text=True),
+    }
+    for name, page in pages.items():
+        assert latin_words(page) == [], f"English on the {lang} {name} screen"

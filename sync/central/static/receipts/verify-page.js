@@ -52,7 +52,9 @@ function showVerdict(verdict) {
     receipt_id: receipt.receipt_id,
     issued_at: when(receipt.issued_at),
     due_at: when(receipt.due_at),
-    fee_iqd: receipt.fee_iqd ? `${localDigits(receipt.fee_iqd.toLocaleString("en"))} IQD` : text("data-status-text", "free"),
+    fee_iqd: receipt.fee_iqd
+      ? text("data-status-text", "fee").replace("%(fee)s", localDigits(receipt.fee_iqd.toLocaleString("en")))
+      : text("data-status-text", "free"),
     status: text("data-status-text", receipt.status),
     expires_at: when(receipt.expires_at),
   };
