@@ -100,7 +100,7 @@ def find_browser(explicit: str | None) -> str:
               help="browser profile directory (default: Chromium's own; --incognito keeps nothing)")
 @click.option("--write-policy", "policy_dir", default=None, type=click.Path(file_okay=False),
               help=f"also write the managed policy kiosk.json into this directory (production: {POLICY_DIR})")
-@click.option("--dry-run", is_flag=True, help="print the command (and policy) instead of starting Chromium")
+@click.option("--dry-run", is_flag=True, help="print the command instead of starting Chromium")
 def launch_command(screen, url, browser, window_size, user_data_dir, policy_dir, dry_run):
     """Start Chromium in kiosk mode on the citizen screen or the hall display."""
     url = url or DEFAULT_BASE + PATHS[screen]
@@ -112,16 +112,12 @@ def launch_command(screen, url, browser, window_size, user_data_dir, policy_dir,
     argv = command_line(screen, url, browser=find_browser(browser), window_size=window_size,
                         user_data_dir=user_data_dir)
     if policy_dir:
-        if dry_run:
-            click.echo(f"# policy for {Path(policy_dir) / 'kiosk.json'}:")
-            click.echo(json.dumps(policy(url), indent=2))
-        else:
-            try:
-                written = write_policy(Path(policy_dir), url)
-            except OSError as exc:
-                raise click.ClickException(f"cannot write the policy into {policy_dir}: {exc} "
-                                           "(run as root for /etc/chromium/policies/managed)") from None
-            click.echo(f"policy written to {written}")
+        try:
+            written = write_policy(Path(policy_dir), url)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write the policy into {policy_dir}: {exc} "
+                                       "(run as root for /etc/chromium/policies/managed)") from None
+        click.echo(f"policy written to {written}")
     click.echo(shlex.join(argv))
     if dry_run:
         return

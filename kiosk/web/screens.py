@@ -305,8 +305,13 @@ class StaticFiles:
         else:
             response = send_from_directory(self.folder, filename, max_age=None)
         response.vary.add("Accept-Encoding")
-        response.headers["Cache-Control"] = ("public, max-age=31536000, immutable" if versioned
-                                             else "no-cache")
+        if versioned:
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        elif filename.startswith("fonts/"):
+            # fonts are named from the stylesheet without a hash; they change only with a release
+            response.headers["Cache-Control"] = "public, max-age=86400"
+        else:
+            response.headers["Cache-Control"] = "no-cache"
         return response
 
 
