@@ -1,14 +1,17 @@
-"""Receipts: sign and verify per receipt against bare `cryptography` ECDSA on the same bytes, and
-the QR version and printed width of the real payload at level M.
+"""Receipts: sign and verify per receipt against bare `cryptography` ECDSA on the same bytes, the
+QR version and printed width of the real payload at level M, and render + encode of a full printed
+receipt (built by the kiosk's own use cases) against a queue ticket in the same run.
 
-    .venv/bin/python bench/bench_receipts.py [--rounds 3000]
+    .venv/bin/python bench/bench_receipts.py [--rounds 3000] [--prints 30]
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -58,10 +61,92 @@ def qr_facts(text: str) -> dict:
             "segments": "+".join(MODES[chunk.mode] for chunk in code.data_list)}
 
 
+def real_receipts(data_dir: Path) -> dict:
+    """Receipt slips in each language made the way the kiosk makes them: a demo centre coded like a
+    real one, a ticket served at a counter, a request registered with two documents and a fee, the
+    receipt signed by the centre key; plus the ticket slip of the same ticket for comparison."""
+    from kiosk import cases, create_app, services
+    from kiosk.clock import FrozenClock
+    from kiosk.slips import ticket_slip
+
+    clock = FrozenClock("2026-11-22T07:15:00Z")
+    app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "bench", "PRINTER_URL": "off",
+                      "CENTRE": "NIN-MSL-03"}, clock=clock)
+    state = app.extensions["kiosk"]
+    centre = state.centre
+    with app.app_context():
+        services.load_demo_data(centre)
+        centre.store.put("services", {**services.get_service(centre, "B"), "fee_iqd": 25000})
+        centre.store.put("settings", {"id": "receipts", "verify_host": "v.example.gov.iq"})
+        ticket = services.issue_ticket(centre, service="B", lang="ckb")
+        services.set_counter_status(centre, "1", "open", by="demo")
+        services.call_ticket(centre, ticket["id"], counter="1", by="demo")
+        doc = cases.register_case(centre, ticket_id=ticket["id"], kind="request", reference="199012345678",
+                                  documents=["0", "1"], by="demo")
+        record = cases.issue_receipt(centre, doc["id"], by="demo")
+        service = services.get_service(centre, "B")
+        view = services.get_ticket(centre, ticket["id"])
+        slips = {lang: (cases.receipt_slip(centre, doc, record, lang),
+                        ticket_slip(view, service, centre_names=app.config["CENTRE_NAMES"], tz=centre.tz, lang=lang))
+                 for lang in ("ar", "ckb", "en")}
+    state.close()
+    return {"slips": slips, "text": record["text"]}
+
+
+def bench_printed(prints: int) -> None:
+    """Render + encode of a full receipt against the ticket of the same visit, and the printed QR."""
+    from hardware import encode, get_profile, render, ticket_document
+    from hardware.receipt import receipt_document
+    from hardware.rendering import QrSegment
+
+    logging.disable(logging.WARNING)  # the throw-away centre's first-run key messages
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            made = real_receipts(Path(tmp))
+    finally:
+        logging.disable(logging.NOTSET)
+    print(f"\nPrinted receipt: render + encode (TM-T20II, 576 dots, native QR), median of {prints}")
+    print(f"  {'language':9} {'receipt ms':>10} {'ticket ms':>10} {'x ticket':>9} {'receipt KB':>10} {'image':>9}")
+    profile = get_profile("TM-T20II")
+    for lang, (receipt_slip, ticket) in made["slips"].items():
+        receipt_doc, ticket_doc = receipt_document(receipt_slip), ticket_document(ticket)
+        # the ticket is the baseline: same visit, same language, same printer, measured in turn
+        receipt_ms = statistics.median(timed_ms(lambda: encode(render(receipt_doc, profile.width), profile), prints))
+        ticket_ms = statistics.median(timed_ms(lambda: encode(render(ticket_doc, profile.width), profile), prints))
+        rendered = render(receipt_doc, profile.width)
+        size = len(encode(rendered, profile)) / 1000
+        print(f"  {lang:9} {receipt_ms:10.1f} {ticket_ms:10.1f} {receipt_ms / ticket_ms:9.2f} {size:10.1f} "
+              f"{rendered.width}x{rendered.height:<5}")
+    text = made["text"]
+    facts = qr_facts(text)
+    print(f"\n  real payload from the use cases: {len(text)} characters, version {facts['version']} at level M "
+          f"({facts['segments']})")
+    for profile_name in ("TM-T20II", "TM-T88V", "POS-5890"):
+        profile = get_profile(profile_name)
+        receipt_slip = made["slips"]["ckb"][0]
+        rendered = render(receipt_document(receipt_slip), profile.width)
+        qr = next(s for s in rendered.segments if isinstance(s, QrSegment))
+        dots = (qr.modules + 8) * qr.module_dots
+        print(f"  {profile_name} ({profile.width} dots): {qr.modules} modules at {qr.module_dots} dots per module, "
+              f"{dots} dots = {dots / DOTS_PER_MM:.1f} mm wide with the quiet zone")
+
+
+def timed_ms(func, rounds: int) -> list[float]:
+    """Milliseconds per call, after one warm-up."""
+    func()
+    out = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        func()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the measurements and print a table with ratios to the baseline."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3000)
+    parser.add_argument("--prints", type=int, default=30)
     args = parser.parse_args(argv)
 
     key = ec.generate_private_key(ec.SECP256R1())
@@ -121,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     for paper, dots in PAPER_DOTS.items():
         fits = [str(d) for d in (4, 5, 6) if real["modules"] * d <= dots]
         print(f"  {paper}: real receipt fits at {', '.join(fits)} dots per module")
+    bench_printed(args.prints)
     return 0
 
 
