@@ -249,3 +249,39 @@ def test_r_page_verifies_in_chromium_and_shows_live_status(system, browser):
     finally:
         context.close()
     assert problems == []
+
+
+def test_trust_commands_refuse_bad_input(system, tmp_path):
+    """Every trust command names what is wrong and leaves the published list as it was."""
+    runner = system.central_app.test_cli_runner()
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a key", encoding="ascii")
+    public = tmp_path / "public.pem"
+    public.write_text(keys.load_or_create_centre_key(system.kiosk_dir).public_pem(), encoding="ascii")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(keys.load_or_create_centre_key(system.kiosk_dir).enrolment("NIN-03")), encoding="utf-8")
+    for args, message in (
+        (["trust-enrol", "ERB-01", str(garbage)], "no PEM public key"),
+        (["trust-enrol", "ERB-01", str(garbage.with_name("missing.pem"))], "No such file"),
+        (["trust-enrol", "NOPE", str(public)], "no centre 'NOPE'"),
+        (["trust-enrol", "ERB-01", str(other)], "not 'ERB-01'"),
+        (["trust-enrol", "ERB-01", str(tmp_path / "enrolment.json"), "--not-before", "yesterday"], "ISO 8601"),
+        (["trust-revoke"], "either --key"),
+        (["trust-revoke", "--key", "xyz"], "16 hex digits"),
+        (["trust-revoke", "--receipt", "not-a-ulid"], "ULID"),
+        (["trust-publish", "--verify-host", "bad host/"], "not a host name"),
+        (["trust-root-create"], "already exists"),
+    ):
+        result = runner.invoke(args=args)
+        assert result.exit_code != 0 and message in result.output, (args, result.output)
+    assert system.central_app.test_client().get("/R/trust-list").get_json()["sequence"] == 1
+
+
+def test_command_line_verifier_reads_what_the_kiosk_accepted(system):
+    """`flask --app kiosk verify` checks a receipt against the list the kiosk wrote to DATA/sync."""
+    _doc, record = system.serve_and_register()
+    runner = system.kiosk_app.test_cli_runner()
+    ok = runner.invoke(args=["verify", record["text"]])
+    assert ok.exit_code == 0 and "VALID (ok)" in ok.output
+    bad = runner.invoke(args=["verify", record["text"][:-4] + "AAAA"])
+    assert bad.exit_code == 1
