@@ -109,8 +109,10 @@ def _to_login():
 def staff_required(*roles: str):
     """Views behind a staff login; `roles` limits which roles may use them (403 for the others)."""
     def decorate(view):
+        """Wrap one view."""
         @wraps(view)
         def wrapper(*args, **kwargs):
+            """Check the session and the role, note the activity, run the view."""
             staff = current_staff()
             if staff is None:
                 return _to_login()

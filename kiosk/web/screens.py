@@ -12,6 +12,7 @@ Decisions:
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import hmac
@@ -72,6 +73,7 @@ def select_locale() -> str:
     return LOCALES[current_lang()]
 
 
+@functools.lru_cache(maxsize=None)
 def locale_info(lang: str) -> dict:
     """`lang` attribute value, direction and numbering of one of our languages."""
     loc = Locale.parse(LOCALES[lang])
