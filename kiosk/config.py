@@ -27,10 +27,13 @@ DEFAULTS: dict = {
     "SECRET_KEY": None,               # default: generated once into <data>/secret.key
     "COMPACT_EVERY": 5000,            # commits between automatic snapshots
     "INBOX_POLL_S": 5,                # seconds between looks for configuration pulled from central
+    "SSE_HEARTBEAT_S": 15,            # keep-alive comment on live-update streams
+    "SSE_MAX_AGE_S": 600,             # streams end after this and the browser reconnects
 }
 
 _INT_KEYS = ("PRIORITY_RATIO", "MAX_WAIT_MIN", "IDLE_RESET_S", "STAFF_IDLE_MIN", "TOKEN_TTL_MIN",
-             "TICKET_RATE_PER_MIN", "MAX_CONTENT_LENGTH", "COMPACT_EVERY", "INBOX_POLL_S")
+             "TICKET_RATE_PER_MIN", "MAX_CONTENT_LENGTH", "COMPACT_EVERY")
+_SECONDS_KEYS = ("INBOX_POLL_S", "SSE_HEARTBEAT_S", "SSE_MAX_AGE_S")
 
 
 class ConfigError(ValueError):
@@ -67,6 +70,13 @@ def load(instance_path: str | os.PathLike, overrides: dict | None = None,
             raise ConfigError(f"{name} must be a whole number (from {source[name]}), got {config[name]!r}") from None
         if config[name] < 0:
             raise ConfigError(f"{name} must not be negative (from {source[name]})")
+    for name in _SECONDS_KEYS:
+        try:
+            config[name] = float(config[name])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number of seconds (from {source[name]}), got {config[name]!r}") from None
+        if config[name] <= 0:
+            raise ConfigError(f"{name} must be more than 0 seconds (from {source[name]})")
     if isinstance(config["LANGUAGES"], str):
         config["LANGUAGES"] = [x.strip() for x in config["LANGUAGES"].split(",") if x.strip()]
     unknown = set(config["LANGUAGES"]) - {"ar", "ckb", "en"}
