@@ -140,7 +140,12 @@ def current_trust_list(c: services.Centre) -> trustlist.TrustList | None:
         stored = b""
     pulled_doc = c.store.get("settings", TRUST_LIST_SETTING) or {}
     pulled_b64 = pulled_doc.get("signed_base64")
-    key = (hashlib.sha256(stored).digest(), pulled_b64 if isinstance(pulled_b64, str) else None)
+    try:
+        pinned_at = keys.pinned_roots_path(data_dir(c)).stat().st_mtime_ns
+    except OSError:
+        pinned_at = None
+    # opened again only when the stored list, the pulled one or the pinned root changes
+    key = (hashlib.sha256(stored).digest(), pulled_b64 if isinstance(pulled_b64, str) else None, pinned_at)
     with _trust_lock:
         cache = _trust.setdefault(data_dir(c), _TrustCache())
         if cache.key == key:
