@@ -124,6 +124,14 @@ def decisions(conn: Connection, centre: str | None = None) -> dict[tuple[str, st
     return {(row.centre, row.key[len(STATUS_PREFIX):]): row.doc for row in conn.execute(query)}
 
 
+def decision(conn: Connection, centre: str, case_id: str) -> dict | None:
+    """The latest back-office decision on one case (one indexed lookup, for the status endpoint)."""
+    return conn.execute(select(ConfigChange.doc)
+                        .where(ConfigChange.centre == centre, ConfigChange.tbl == "settings",
+                               ConfigChange.key == STATUS_PREFIX + case_id, ConfigChange.op == "put")
+                        .order_by(ConfigChange.seq.desc()).limit(1)).scalar()
+
+
 def case_docs(conn: Connection, centre: str | None = None) -> list[tuple[str, dict]]:
     """Every case pushed by the kiosks, as (centre, document)."""
     query = select(Record.centre, Record.doc).where(Record.tbl == CASES, Record.deleted.is_(False))
@@ -185,7 +193,7 @@ def decide(conn: Connection, centre: str, case_id: str, status: str, *, by: str,
     provider = (provider or "").strip()
     try:
         new = domain.parse_status(status)
-        current = case_view(centre, doc, decisions(conn, centre).get((centre, case_id)), now)
+        current = case_view(centre, doc, decision(conn, centre, case_id), now)
         domain.check_transition(Status(current["status"]), new, reason=reason or None, provider=provider or None)
     except KioskError as exc:
         fields = getattr(exc, "fields", None) or {}
@@ -195,16 +203,16 @@ def decide(conn: Connection, centre: str, case_id: str, status: str, *, by: str,
         raise CentralError(f"provider {provider!r} is not in centre {centre}'s provider directory")
     if new is not Status.REFERRED and provider:
         raise CentralError("only a referral names a provider")
-    decision = {"id": STATUS_PREFIX + case_id, "case": case_id, "status": new.value,
-                "changed_at": receipts.iso(now), "by": by}
+    made = {"id": STATUS_PREFIX + case_id, "case": case_id, "status": new.value,
+            "changed_at": receipts.iso(now), "by": by}
     if reason:
-        decision["reason"] = reason
+        made["reason"] = reason
     if provider:
-        decision["provider"] = provider
+        made["provider"] = provider
     feed.lock_feed(conn)
-    feed._record(conn, centre, "settings", decision["id"], "put", decision, now)
+    feed._record(conn, centre, "settings", made["id"], "put", made, now)
     log.info("case %s of centre %s set to %s by %s", case_id, centre, new.value, by)
-    return decision
+    return made
 
 
 def overdue_by_centre(conn: Connection, now: dt.datetime) -> dict[str, list[dict]]:
@@ -354,7 +362,7 @@ def live_status():
                                                            Record.deleted.is_(False))).scalar()
             doc = find_case(conn, centre, record.get("case")) if isinstance(record, dict) else None
             if doc is not None:
-                view = case_view(centre, doc, decisions(conn, centre).get((centre, doc.get("id"))), now)
+                view = case_view(centre, doc, decision(conn, centre, str(doc.get("id"))), now)
                 answer["status"] = {"status": view["status"], "overdue": view["overdue"], "due_at": view["due_at"],
                                     "changed_at": view["status_at"] if view["status"] != "open" else None}
     return jsonify(answer)
@@ -426,7 +434,7 @@ def case(centre: str, case_id: str):
         doc = find_case(conn, centre, case_id)
         if doc is None:
             abort(404)
-        view = case_view(centre, doc, decisions(conn, centre).get((centre, case_id)), now)
+        view = case_view(centre, doc, decision(conn, centre, case_id), now)
         directory = providers(conn, centre)
     return render_template("central/receipts/case.html", case=view, providers=directory, error=error,
                            saved=bool(request.args.get("saved")), csrf_token=_csrf_token()), status
