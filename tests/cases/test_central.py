@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from kiosk import cases, create_app, keys, services
+from kiosk.domain import trustlist
 from sync import agent as agent_mod
 from tests.cases.support import PROVIDERS, csrf_from
 from tests.sync.support import HttpServer
@@ -147,8 +148,8 @@ def test_trust_list_rollback_is_refused_by_the_kiosk(system, tmp_path):
     first = system.centre.store.get("settings", "trust_list")
     assert first["sequence"] == 2
     older = keys.sign_trust_list(keys.load_root_key(tmp_path / "central-receipts" / "root-key.pem"),
-                                 cases.current_trust_list(system.centre).__class__(
-                                     sequence=1, issued_at=system.clock.now(), verify_host="v.example.iq"))
+                                 trustlist.TrustList(sequence=1, issued_at=system.clock.now(),
+                                                     verify_host="v.example.iq"))
     system.centre.store.put("settings", {"id": "trust_list", "sequence": 1,
                                          "signed_base64": base64.b64encode(older).decode()})
     assert cases.current_trust_list(system.centre).sequence == 2

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from kiosk import cases, keys, services
 from kiosk.domain import receipts, trustlist
@@ -162,7 +163,7 @@ def test_pulled_trust_list_is_opened_under_the_pinned_root(trusted, root_key, cl
     assert cases.current_trust_list(trusted).sequence == 5
     publish(trusted.store, root_key, listing(trusted, sequence=4))
     assert cases.current_trust_list(trusted).sequence == 5
-    forger = keys.SigningKey.from_private_key(keys.create_root_key(cases.data_dir(trusted) / "forger.pem").private_key)
+    forger = keys.SigningKey.from_private_key(ec.generate_private_key(ec.SECP256R1()))
     publish(trusted.store, forger, listing(trusted, sequence=9))
     assert cases.current_trust_list(trusted).sequence == 5
     trusted.store.put("settings", {"id": "trust_list", "sequence": 10, "signed_base64": "not base64!"})
@@ -195,17 +196,16 @@ def test_verify_scanned_outcomes(serving, trusted, root_key, clock):
     assert cases.verify_scanned(trusted, text)["outcome"] == "cannot_verify"
 
 
-def test_receipt_from_another_centre_has_no_local_status(serving, trusted, clock):
+def test_receipt_from_another_centre_has_no_local_status(trusted, root_key, clock):
     """A genuine receipt of centre B verified at centre A shows its contents but no local case."""
-    other = keys.SigningKey.from_private_key(keys.create_root_key(cases.data_dir(trusted) / "b.pem").private_key)
+    other = ec.generate_private_key(ec.SECP256R1())
     now = clock.now()
     listed = listing(trusted, keys=(*listing(trusted).keys, trustlist.TrustedKey.from_public_key(
-        "ERB-01", other.public_key, now - dt.timedelta(days=1), now + dt.timedelta(days=10))), sequence=2)
-    publish(trusted.store, keys.load_root_key(cases.data_dir(trusted).parent / "central-receipts" / "root-key.pem"),
-            listed)
+        "ERB-01", other.public_key(), now - dt.timedelta(days=1), now + dt.timedelta(days=10))), sequence=2)
+    publish(trusted.store, root_key, listed)
     receipt = receipts.Receipt("01KAR7X3M9Q4ZP2B6V8N5C1DHW", "ERB-01", "PS-BIRTH", "B-042", now,
                                now + dt.timedelta(hours=72), 5000, receipts.ReceiptStatus.OPEN, b"\x01" * 8,
                                now + dt.timedelta(days=5))
-    result = cases.verify_scanned(trusted, receipts.issue(receipt, other.private_key, HOST))
+    result = cases.verify_scanned(trusted, receipts.issue(receipt, other, HOST))
     assert result["outcome"] == "valid" and result["case"] is None
     assert result["verdict"]["receipt"]["fee_iqd"] == 5000
