@@ -27,7 +27,8 @@ from typing import Annotated, Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError,
+                      field_validator)
 from typing_extensions import NotRequired, TypedDict
 
 VERSION = 1
@@ -317,9 +318,8 @@ class ErrorBody(BaseModel):
 
 
 # -- changes inside commits (validated on central; failures are quarantined one by one) ----------
-# TypedDicts rather than models: the changes stay plain dicts, and a whole batch is checked in one
-# pydantic call (about 3x faster than one call per change); only a batch holding a bad change pays
-# for checking its changes one at a time to find which to quarantine.
+# TypedDicts rather than models: changes stay plain dicts, and a whole push is parsed and checked in
+# one pydantic pass (parse_push); only a batch holding a bad change is checked change by change.
 
 class _Loose(BaseModel):
     """Documents: known fields are typed, other fields are kept as they are."""
@@ -368,9 +368,7 @@ class AuditDoc(TypedDict):
 
 
 _CHANGE = TypeAdapter(Change)
-_CHANGES = TypeAdapter(list[Change])
-_DOCS = {"tickets": (TypeAdapter(TicketDoc), TypeAdapter(list[TicketDoc])),
-         "audit": (TypeAdapter(AuditDoc), TypeAdapter(list[AuditDoc]))}
+_DOCS = {"tickets": TypeAdapter(TicketDoc), "audit": TypeAdapter(AuditDoc)}
 
 
 def check_change(raw: object) -> tuple[dict | None, str | None]:
@@ -384,25 +382,75 @@ def check_change(raw: object) -> tuple[dict | None, str | None]:
     reason = _rule(change)
     if reason is None and change["o"] == "put" and change["t"] in _DOCS:
         try:
-            _DOCS[change["t"]][0].validate_python(change["d"])
+            _DOCS[change["t"]].validate_python(change["d"])
         except ValidationError as exc:
             reason = f"invalid {change['t']} document: {_first_error(exc)}"
     return (None, reason) if reason else (change, None)
 
 
-def check_changes(raws: list) -> list[tuple[dict | None, str | None]]:
-    """check_change for every change of a batch, in one validation pass when all are valid."""
+class _TicketPut(TypedDict):
+    """A put of a ticket, with the ticket checked."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[misc]
+    t: Literal["tickets"]
+    o: Literal["put"]
+    k: NotRequired[Annotated[str, Field(min_length=1, max_length=128)] | None]
+    d: TicketDoc
+
+
+class _AuditPut(TypedDict):
+    """A put of an audit entry, with the entry checked."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[misc]
+    t: Literal["audit"]
+    o: Literal["put"]
+    k: NotRequired[Annotated[str, Field(min_length=1, max_length=128)] | None]
+    d: AuditDoc
+
+
+def _kind(change: object) -> str:
+    """Which schema a raw change must follow."""
+    if isinstance(change, dict) and change.get("o") == "put" and change.get("t") in ("tickets", "audit"):
+        return change["t"]
+    return "other"
+
+
+_CheckedChange = Annotated[Annotated[_TicketPut, Tag("tickets")] | Annotated[_AuditPut, Tag("audit")]
+                           | Annotated[Change, Tag("other")], Discriminator(_kind)]
+
+
+class _CheckedCommit(Commit):
+    """A commit whose changes are all valid (the fast path)."""
+
+    c: list[_CheckedChange] = Field(max_length=10_000)
+
+
+class _CheckedPush(PushRequest):
+    """A push whose changes are all valid (the fast path)."""
+
+    commits: list[_CheckedCommit] = Field(max_length=20_000)
+
+
+def parse_push(body: bytes) -> tuple[PushRequest, list[list[tuple[dict | None, str | None]]]]:
+    """Parse a push body; every commit's changes come back checked, as (change, None) or (None, reason).
+
+    Parsing and checking every change happen in one pydantic pass when all are valid; only a batch
+    holding an invalid change is parsed again loosely and checked change by change, to quarantine
+    exactly the bad ones. Envelope errors raise ValidationError.
+    """
     try:
-        changes = _CHANGES.validate_python(raws)
-        if any(_rule(c) for c in changes):
-            raise ValueError("a rule failed")
-        for table, (_, many) in _DOCS.items():
-            docs = [c["d"] for c in changes if c["o"] == "put" and c["t"] == table]
-            if docs:
-                many.validate_python(docs)
-    except (ValidationError, ValueError):
-        return [check_change(raw) for raw in raws]
-    return [(c, None) for c in changes]
+        batch = _CheckedPush.model_validate_json(body)
+    except ValidationError:
+        batch = PushRequest.model_validate_json(body)
+        return batch, [[check_change(raw) for raw in commit.c] for commit in batch.commits]
+    checked = []
+    for commit in batch.commits:
+        row = []
+        for change in commit.c:
+            reason = _rule(change)
+            row.append((None, reason) if reason else (change, None))
+        checked.append(row)
+    return batch, checked
 
 
 def _rule(change: dict) -> str | None:

@@ -72,6 +72,16 @@ def _parse(model, body: bytes):
         raise _validation_failed(exc) from None
 
 
+def _parse_push(body: bytes):
+    """protocol.parse_push with the same error mapping as `_parse`."""
+    try:
+        return protocol.parse_push(_inflated(body))
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors(include_url=False, include_input=False)):
+            raise ApiError(400, "bad_request", "the body is not valid JSON") from None
+        raise _validation_failed(exc) from None
+
+
 def _validation_failed(exc: ValidationError) -> ApiError:
     """422 with the fields that are wrong."""
     return ApiError(422, "validation_failed", "the message does not match the sync protocol",
@@ -101,8 +111,8 @@ def push():
     with central.engine.begin() as conn:
         device = auth.authenticate(conn, method="POST", path=_signed_path(), headers=request.headers,
                                    body=body, now=now, max_skew_s=central.max_skew_s)
-        batch = _parse(protocol.PushRequest, body)
-        result = ingest.apply_push(conn, device, batch, body_sha256=hashlib.sha256(body).hexdigest(),
+        batch, checked = _parse_push(body)
+        result = ingest.apply_push(conn, device, batch, checked, body_sha256=hashlib.sha256(body).hexdigest(),
                                    now=now, clock_offset_s=_offset(now, request.headers.get(protocol.H_DEVICE_TIME)))
     return jsonify(result.model_dump())
 

@@ -23,9 +23,12 @@ from sync.central.sql import batched, insert_for
 log = logging.getLogger(__name__)
 
 
-def apply_push(conn: Connection, device, batch: protocol.PushRequest, *, body_sha256: str,
-               now: dt.datetime, clock_offset_s: float | None) -> protocol.PushResponse:
-    """Apply `batch` from the authenticated `device`; raise ApiError for a gap or a diverged history."""
+def apply_push(conn: Connection, device, batch: protocol.PushRequest, checked: list[list[tuple]], *,
+               body_sha256: str, now: dt.datetime, clock_offset_s: float | None) -> protocol.PushResponse:
+    """Apply `batch` from the authenticated `device`; raise ApiError for a gap or a diverged history.
+
+    `checked` holds each commit's changes as protocol.parse_push validated them.
+    """
     if batch.device_id != device.device_id:
         raise ApiError(403, "forbidden", "a device may only push its own journal")
     try:
@@ -47,19 +50,19 @@ def apply_push(conn: Connection, device, batch: protocol.PushRequest, *, body_sh
                            f"commit {last} differs from the one central acknowledged; the kiosk's data "
                            "was restored from an older backup: see docs/sync.md, 'Restored kiosk'",
                            acked_seq=last)
-    fresh = [c for c in batch.commits if c.s > last]
+    fresh = [(c, changes) for c, changes in zip(batch.commits, checked) if c.s > last]
     applied, quarantined = _apply_commits(conn, device, fresh, now) if fresh else (0, 0)
     acked = max(last, batch.to_seq)
     if acked > last:
         conn.execute(update(DeviceCursor).where(DeviceCursor.device_id == device.device_id)
-                     .values(last_seq=acked, last_hlc=fresh[-1].h if fresh else cursor.last_hlc,
+                     .values(last_seq=acked, last_hlc=fresh[-1][0].h if fresh else cursor.last_hlc,
                              updated_at=now))
     conn.execute(update(Device).where(Device.device_id == device.device_id)
                  .values(last_seen_at=now, last_push_at=now, head_seq=max(batch.head_seq, acked),
                          clock_offset_s=clock_offset_s if clock_offset_s is not None else device.clock_offset_s))
     if fresh:
         conn.execute(InboundBatch.__table__.insert().values(
-            device_id=device.device_id, from_seq=fresh[0].s, to_seq=batch.to_seq, applied=applied,
+            device_id=device.device_id, from_seq=fresh[0][0].s, to_seq=batch.to_seq, applied=applied,
             quarantined=quarantined, body_sha256=body_sha256, received_at=now))
     if quarantined:
         log.warning("device %s: %d changes quarantined in commits %d..%d", device.device_id,
@@ -68,29 +71,29 @@ def apply_push(conn: Connection, device, batch: protocol.PushRequest, *, body_sh
                                  quarantined=quarantined, server_time=protocol.utc_iso(now))
 
 
-def _apply_commits(conn: Connection, device, commits: list[protocol.Commit],
+def _apply_commits(conn: Connection, device, commits: list[tuple[protocol.Commit, list[tuple]]],
                    now: dt.datetime) -> tuple[int, int]:
-    """Validate, collapse and write the changes of `commits`; return (applied, quarantined)."""
+    """Write the checked changes of `commits`, quarantining the invalid ones; (applied, quarantined)."""
     latest: dict[tuple[str, str], tuple[dict, int, str]] = {}
     events: dict[tuple[str, int], dict] = {}
     clears: list[tuple[str, int, str]] = []
     bad: list[dict] = []
     centre = device.centre
-    raws = [(commit, index, raw) for commit in commits for index, raw in enumerate(commit.c)]
-    for (commit, index, raw), (change, reason) in zip(raws, protocol.check_changes([r[2] for r in raws])):
-        if change is None:
-            bad.append(_quarantine_row(device, commit.s, index, raw, reason, now))
-        elif change["o"] == "clear":
-            clears.append((change["t"], commit.s, commit.h))
-        else:
-            # several changes to one row in a batch: PostgreSQL refuses to upsert a row twice in
-            # one statement, and only the newest matters for the current state
-            latest[(change["t"], change["k"])] = (change, commit.s, commit.h)
-            if change["o"] == "put" and change["t"] == "tickets":
-                # but every version's events count: history survives even a later delete
-                for idx, event in enumerate(change["d"]["events"]):
-                    events.setdefault((change["k"], idx),
-                                      _event_row(centre, device.device_id, change["k"], idx, event, now))
+    for commit, checked in commits:
+        for index, (change, reason) in enumerate(checked):
+            if change is None:
+                bad.append(_quarantine_row(device, commit.s, index, commit.c[index], reason, now))
+            elif change["o"] == "clear":
+                clears.append((change["t"], commit.s, commit.h))
+            else:
+                # several changes to one row in a batch: PostgreSQL refuses to upsert a row twice
+                # in one statement, and only the newest matters for the current state
+                latest[(change["t"], change["k"])] = (change, commit.s, commit.h)
+                if change["o"] == "put" and change["t"] == "tickets":
+                    # but every version's events count: history survives even a later delete
+                    for idx, event in enumerate(change["d"]["events"]):
+                        events.setdefault((change["k"], idx),
+                                          _event_row(centre, device.device_id, change["k"], idx, event, now))
     records = []
     for (table, key), (change, seq, hlc) in latest.items():
         put = change["o"] == "put"
