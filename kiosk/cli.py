@@ -77,11 +77,25 @@ def check_command():
         sys.exit(1)
 
 
+@click.command("pin-root")
+@click.argument("pem_file", type=click.Path(exists=True, dir_okay=False))
+def pin_root_command(pem_file):
+    """Install the ministry's root public key, so this kiosk accepts trust lists signed with it."""
+    from kiosk.domain.receipts import key_id
+    from kiosk.keys import KeyFileError, pin_root_keys
+    try:
+        with open(pem_file, "rb") as fh:
+            keys = pin_root_keys(current_app.config["DATA_DIR"], fh.read())
+    except (KeyFileError, ValueError) as exc:
+        raise click.ClickException(f"{pem_file}: {exc}") from None
+    click.echo("pinned root key(s): " + ", ".join(key_id(k).hex() for k in keys))
+
+
 def register(app: Flask) -> None:
     """Add the kiosk's commands, and those of the parts that provide one."""
     from kiosk.printing import print_test_command
     from kiosk.receipts_cli import verify_command
     from sync.agent import enroll_command, sync_command
     for command in (demo_data_command, serve_command, compact_command, check_command, print_test_command,
-                    enroll_command, sync_command, verify_command):
+                    enroll_command, sync_command, verify_command, pin_root_command):
         app.cli.add_command(command)

@@ -95,3 +95,18 @@ def test_secret_key_is_generated_once_with_private_mode(data_dir):
     b = create_app({"DATA_DIR": str(data_dir)})
     assert a.config["SECRET_KEY"] == b.config["SECRET_KEY"]
     assert (data_dir / "secret.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_pin_root_accepts_a_public_key_and_refuses_garbage(data_dir, tmp_path):
+    from kiosk.keys import create_root_key, load_pinned_root_keys, public_key_pem
+    root = create_root_key(tmp_path / "root.pem")
+    pem = tmp_path / "root-public.pem"
+    pem.write_text(public_key_pem(root.public_key), encoding="ascii")
+    out = flask(data_dir, "pin-root", str(pem))
+    assert out.returncode == 0 and "pinned root key(s):" in out.stdout
+    assert len(load_pinned_root_keys(data_dir)) == 1
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a key", encoding="ascii")
+    out = flask(data_dir, "pin-root", str(bad))
+    assert out.returncode == 1 and "bad.pem" in out.stderr
+    assert len(load_pinned_root_keys(data_dir)) == 1, "the earlier pin is kept"
