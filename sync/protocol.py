@@ -25,6 +25,7 @@ import re
 import zlib
 from typing import Annotated, Any, Literal
 
+import pydantic_core
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError,
@@ -71,8 +72,12 @@ def dumps(obj: Any) -> bytes:
 
 
 def gzip_json(obj: Any, *, level: int = 3) -> bytes:
-    """JSON then gzip; on journal batches level 3 is ~10 % larger than level 5 for a fifth of the CPU."""
-    return gzip.compress(dumps(obj), compresslevel=level, mtime=0)
+    """JSON then gzip; on journal batches level 3 is ~10 % larger than level 5 for a fifth of the CPU.
+
+    pydantic_core's encoder writes the same bytes as `dumps` about four times faster; its input
+    here comes from the journal, which cannot hold NaN or infinities (the only difference).
+    """
+    return gzip.compress(pydantic_core.to_json(obj), compresslevel=level, mtime=0)
 
 
 def inflate(body: bytes, *, limit: int = MAX_INFLATED_BYTES) -> bytes:

@@ -122,7 +122,7 @@ def config_load_command(centre, path):
     """Make CENTRE's services, counters, staff, priority classes and settings equal to PATH (JSON)."""
     try:
         with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+            data = json.load(fh, parse_constant=_no_constants)
     except (ValueError, UnicodeDecodeError) as exc:
         _fail(CentralError(f"{path} is not valid UTF-8 JSON: {exc}"))
     central = _central()
@@ -134,6 +134,11 @@ def config_load_command(centre, path):
     for table, counts in summary.items():
         click.echo(f"{table}: {counts['put']} new or changed, {counts['del']} removed, "
                    f"{counts['unchanged']} unchanged")
+
+
+def _no_constants(name: str):
+    """NaN and Infinity are not JSON: refuse them rather than send them to every kiosk."""
+    raise ValueError(f"{name} is not allowed")
 
 
 @click.command("export")

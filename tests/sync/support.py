@@ -1,5 +1,5 @@
 """Helpers for the sync tests: journal-shaped commits, a device that signs requests to central
-through Flask's test client, and a loopback HTTP server for the real agent."""
+through Flask's test client, and a loopback proxy that injects network faults."""
 from __future__ import annotations
 
 import random
@@ -106,26 +106,6 @@ class SignedDevice:
         """Sign and send a pull."""
         path = f"{protocol.API_PREFIX}/pull?" + urlencode({"since": since, "limit": limit})
         return self.send("GET", path, b"", self.headers("GET", path, b""))
-
-
-class HttpServer:
-    """A WSGI app served over loopback HTTP from a background thread (werkzeug, threaded)."""
-
-    def __init__(self, app, port: int = 0):
-        """Bind at once, so the URL is known, and serve."""
-        from werkzeug.serving import make_server
-        self.server = make_server("127.0.0.1", port, app, threaded=True)
-        self.port = self.server.server_port
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       name="central-test", daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 class FaultProxy:
