@@ -20,8 +20,7 @@ from kiosk.store import Store
 from sync import agent as agent_mod
 from sync.central import create_app, db
 from sync.central.models import Base
-from tests.conftest import LiveServer
-from tests.sync.support import SignedDevice
+from tests.sync.support import HttpServer, SignedDevice
 
 PG_SERVER = os.environ.get("SYNC_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 BACKENDS = ["sqlite", "postgresql"]
@@ -103,8 +102,7 @@ def central_app(central_url_db, server_clock):
 @pytest.fixture
 def central_server(central_app):
     """Central served over loopback HTTP."""
-    server = LiveServer(central_app)
-    server.port = server.server.effective_port
+    server = HttpServer(central_app)
     yield server
     server.stop()
 

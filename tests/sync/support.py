@@ -1,5 +1,6 @@
 """Helpers for the sync tests: journal-shaped commits, a device that signs requests to central
-through Flask's test client, and a loopback proxy that injects network faults."""
+through Flask's test client, a loopback HTTP server for the real agent, and a loopback proxy that
+injects network faults."""
 from __future__ import annotations
 
 import random
@@ -11,6 +12,7 @@ from urllib.parse import urlencode
 
 from kiosk.ids import new_ulid
 from sync import protocol
+from tests.conftest import LiveServer
 
 AT = "2026-11-22T09:00:00.000Z"
 
@@ -106,6 +108,15 @@ class SignedDevice:
         """Sign and send a pull."""
         path = f"{protocol.API_PREFIX}/pull?" + urlencode({"since": since, "limit": limit})
         return self.send("GET", path, b"", self.headers("GET", path, b""))
+
+
+class HttpServer(LiveServer):
+    """Central served over loopback HTTP by waitress in a background thread, with its port."""
+
+    def __init__(self, app):
+        """Bind at once (so the URL is known) and serve."""
+        super().__init__(app)
+        self.port = self.server.effective_port
 
 
 class FaultProxy:
