@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from pathlib import Path
 
 import pytest
 
@@ -16,9 +15,6 @@ from tests.cases.support import HOST, PROVIDERS, Staff
 from tests.sync.conftest import (backend, central_app, central_url_db, ops, pg_url,  # noqa: F401
                                  server_clock, sqlite_template)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture
@@ -80,14 +76,3 @@ def serving(trusted):
         return services.call_ticket(trusted, issued["id"], counter="1", by="demo")
     next_ticket.first = next_ticket()
     return next_ticket
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """One headless Debian Chromium for the session (never a downloaded browser)."""
-    from playwright.sync_api import sync_playwright
-    assert Path(CHROMIUM).exists(), "Debian's chromium is required at /usr/bin/chromium"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()

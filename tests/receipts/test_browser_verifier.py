@@ -23,8 +23,6 @@ MODULE = Path(__file__).resolve().parents[2] / "kiosk" / "static" / "js" / "rece
 CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'"
 PAGE = b"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>verify</title>
 <script type="module" src="/static/js/receipt-verify.js"></script></head><body></body></html>"""
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 RUN_VECTORS = """async (vectors) => {
   const rv = await import("/static/js/receipt-verify.js");
@@ -99,16 +97,6 @@ def site():
     server.server_close()
     thread.join(timeout=5)
     _Site.files.clear()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium, headless, without any browser download."""
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

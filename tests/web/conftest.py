@@ -10,10 +10,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-output" / "screens"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--autoplay-policy=no-user-gesture-required"]
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 # Reports every CSP violation to the test through a binding that survives navigations.
@@ -75,18 +71,6 @@ def supervisor(app):
 
 
 # -- browser ---------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def browser():
-    """One headless Debian Chromium for the whole run (never a downloaded browser)."""
-    from playwright.sync_api import sync_playwright
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
 
 class Watch:
     """What went wrong in the browser during one test."""
