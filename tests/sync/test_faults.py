@@ -176,7 +176,8 @@ def test_central_killed_mid_batch_loses_nothing(central_url_db, ops, store, kios
     try:
         ops.add_centre()
         agent_mod.enroll(kiosk_dir, f"http://127.0.0.1:{port}", ops.code(), centre="ERB-01")
-        docs = [ticket_doc(number=i) for i in range(1200)]
+        # enough batches that the kill, made as soon as central took the first, lands mid-push
+        docs = [ticket_doc(number=i) for i in range(6000)]
         for doc in docs:
             store.put("tickets", doc)
         # central in its own process reads the real clock, so the agent signs with it too
@@ -208,7 +209,7 @@ def test_central_killed_mid_batch_loses_nothing(central_url_db, ops, store, kios
         assert agent.run().acked_seq == store.seq
         assert _central_records(ops.engine, "tickets") == {d["id"]: d for d in docs}
         with ops.engine.connect() as conn:
-            assert conn.execute(select(func.count()).select_from(TicketEventRow)).scalar_one() == 1200
+            assert conn.execute(select(func.count()).select_from(TicketEventRow)).scalar_one() == len(docs)
     finally:
         _kill(proc)
 
