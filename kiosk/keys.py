@@ -94,7 +94,7 @@ def _private_pem(private_key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _private_directory(directory: Path) -> None:
+def private_directory(directory: Path) -> None:
     """Create `directory` if needed and make it 0700 (owner only)."""
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
@@ -109,7 +109,7 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _write_atomic(path: Path, data: bytes, mode: int, *, replace: bool) -> bool:
+def write_private_file(path: Path, data: bytes, mode: int, *, replace: bool) -> bool:
     """Write a complete file or nothing; without `replace`, never touch an existing file.
 
     Returns True when this call put the file in place."""
@@ -137,26 +137,35 @@ def _write_atomic(path: Path, data: bytes, mode: int, *, replace: bool) -> bool:
     return created
 
 
-def _read_private_key(path: Path) -> SigningKey:
-    """Load a private key file that only its owner can read; KeyFileError with the fix otherwise."""
+def read_owner_only(path: Path, limit: int, error: type[Exception] | None = None, *, what: str = "key file",
+                    exposed_hint: str = "") -> bytes:
+    """Up to `limit` bytes of a regular file that only its owner can read (no symlinks).
+
+    Raises `error` (KeyFileError by default) saying what is wrong and what to do."""
+    error = error or KeyFileError
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
-        raise KeyFileError(f"no key file at {path}") from None
+        raise error(f"no {what} at {path}") from None
     except OSError as exc:
-        raise KeyFileError(f"cannot open key file {path}: {exc.strerror}") from None
+        raise error(f"cannot open {what} {path}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as source:
         info = os.fstat(source.fileno())
         if not stat.S_ISREG(info.st_mode):
-            raise KeyFileError(f"{path} is not a regular file")
+            raise error(f"{path} is not a regular file")
         if info.st_mode & 0o077:
-            raise KeyFileError(
-                f"{path} is readable by other users (mode {stat.S_IMODE(info.st_mode):04o}): if nobody "
-                f"else could have read it, run `chmod 600 {path}`; otherwise have central revoke this key"
-            )
-        data = source.read(MAX_KEY_FILE_BYTES + 1)
-    if len(data) > MAX_KEY_FILE_BYTES:
-        raise KeyFileError(f"{path} is too large to be a key file")
+            raise error(f"{path} is readable by other users (mode {stat.S_IMODE(info.st_mode):04o}): if nobody "
+                        f"else could have read it, run `chmod 600 {path}`" + exposed_hint)
+        data = source.read(limit + 1)
+    if len(data) > limit:
+        raise error(f"{path} is too large to be a {what}")
+    return data
+
+
+def _read_private_key(path: Path) -> SigningKey:
+    """Load a private key file that only its owner can read; KeyFileError with the fix otherwise."""
+    data = read_owner_only(path, MAX_KEY_FILE_BYTES, what="key file",
+                           exposed_hint="; otherwise have central revoke this key")
     try:
         private_key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
@@ -181,9 +190,9 @@ def load_or_create_centre_key(data_dir: str | os.PathLike) -> SigningKey:
     already printed must stay verifiable."""
     path = centre_key_path(data_dir)
     if not path.exists():
-        _private_directory(path.parent)
+        private_directory(path.parent)
         candidate = ec.generate_private_key(ec.SECP256R1())
-        if _write_atomic(path, _private_pem(candidate), 0o600, replace=False):
+        if write_private_file(path, _private_pem(candidate), 0o600, replace=False):
             key = SigningKey.from_private_key(candidate)
             log.warning("created receipt signing key %s: enrol its public key with central", key.kid.hex())
             return key
@@ -199,8 +208,8 @@ def pin_root_keys(data_dir: str | os.PathLike, pem: str | bytes) -> list[ec.Elli
     """Install the ministry's root public key(s) (an installation step; replaces earlier pins)."""
     keys = load_public_keys_pem(pem)
     path = pinned_roots_path(data_dir)
-    _private_directory(path.parent)
-    _write_atomic(path, "".join(public_key_pem(key) for key in keys).encode("ascii"), 0o644, replace=True)
+    private_directory(path.parent)
+    write_private_file(path, "".join(public_key_pem(key) for key in keys).encode("ascii"), 0o644, replace=True)
     log.info("pinned %d trust-list root key(s): %s", len(keys), ", ".join(key_id(k).hex() for k in keys))
     return keys
 
@@ -220,9 +229,9 @@ def load_pinned_root_keys(data_dir: str | os.PathLike) -> list[ec.EllipticCurveP
 def create_root_key(path: str | os.PathLike) -> SigningKey:
     """Generate central's root key at `path` (0600, directory 0700); refuses to replace one."""
     path = Path(path)
-    _private_directory(path.parent)
+    private_directory(path.parent)
     candidate = ec.generate_private_key(ec.SECP256R1())
-    if not _write_atomic(path, _private_pem(candidate), 0o600, replace=False):
+    if not write_private_file(path, _private_pem(candidate), 0o600, replace=False):
         raise KeyFileError(f"a root key already exists at {path}; it is never replaced in place")
     key = SigningKey.from_private_key(candidate)
     log.warning("created trust-list root key %s: pin its public key on every kiosk", key.kid.hex())

@@ -145,7 +145,7 @@ def issue_ticket(c: Centre, *, service: str, priority: str = NORMAL, lang: str |
         raise ValidationFailed("unsupported language", {"lang": "must be one of ar, ckb, en"})
     svc = get_service(c, service)
     if priority != NORMAL and priority not in {p["id"] for p in priority_classes(c)}:
-        raise ValidationFailed("unknown priority class", {"priority": f"must be normal or one of the configured classes"})
+        raise ValidationFailed("unknown priority class", {"priority": "must be normal or one of the configured classes"})
     if not svc.get("active", True):
         raise ServiceUnavailable(f"service {service} is not taking tickets now", service=service, why="inactive")
     with c.store.lock, c.issue_lock:

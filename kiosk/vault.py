@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import secrets
-import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from kiosk.domain import receipts
+from kiosk.keys import private_directory, read_owner_only, write_private_file
 
 log = logging.getLogger(__name__)
 
@@ -47,59 +47,15 @@ def data_key_path(data_dir: str | os.PathLike) -> Path:
     return Path(data_dir) / DATA_KEY_PATH
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Make a new directory entry durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _create_key_file(path: Path) -> bool:
-    """Write a fresh key file next to `path` and link it into place; False if one appeared first.
-
-    Linking (not renaming) means two processes starting together keep the same key: the second
-    link fails and that process reads the first one's key."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, secrets.token_bytes(KEY_BYTES))
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        try:
-            os.link(tmp, path)
-            created = True
-        except FileExistsError:
-            created = False
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        tmp.unlink(missing_ok=True)
-    _fsync_directory(path.parent)
-    return created
+    """Put a fresh data key in place; False if another process's key appeared first (then use that)."""
+    private_directory(path.parent)
+    return write_private_file(path, secrets.token_bytes(KEY_BYTES), 0o600, replace=False)
 
 
 def _read_key_file(path: Path) -> bytes:
     """The key bytes of a regular file only its owner can read; VaultError saying what to do otherwise."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        raise VaultError(f"no data key at {path}") from None
-    except OSError as exc:
-        raise VaultError(f"cannot open the data key {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as source:
-        info = os.fstat(source.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise VaultError(f"{path} is not a regular file")
-        if info.st_mode & 0o077:
-            raise VaultError(f"{path} is readable by other users (mode {stat.S_IMODE(info.st_mode):04o}): "
-                             f"run `chmod 600 {path}` if nobody else could have read it")
-        key = source.read(KEY_BYTES + 1)
+    key = read_owner_only(path, KEY_BYTES, VaultError, what="data key")
     if len(key) != KEY_BYTES:
         # never replaced: every sealed value in the store would be lost with it
         raise VaultError(f"{path} is not a {KEY_BYTES}-byte data key; restore it from the backup")
