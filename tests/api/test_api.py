@@ -1,6 +1,5 @@
 """The JSON API over real HTTP (waitress on a loopback port), exactly as in docs/api.md."""
 import concurrent.futures
-import json
 
 import pytest
 import requests
