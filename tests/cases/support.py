@@ -2,24 +2,17 @@
 directory, and every file of a data directory."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from tests.web.conftest import csrf_from
+
 HOST = "V.EXAMPLE.GOV.IQ"
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 PROVIDERS = {"id": "providers", "providers": [
     {"id": "nrc-shelter", "names": {"ar": "مأوى", "ckb": "پەناگە", "en": "Shelter programme"}, "sector": "housing",
      "contact": "0750 000 0000"},
     {"id": "vtc-mosul", "names": {"ar": "تدريب مهني", "ckb": "ڕاهێنانی پیشەیی", "en": "Vocational centre"},
      "sector": "vocational_training", "contact": "0770 000 0000"},
 ]}
-
-
-def csrf_from(html: str) -> str:
-    """The CSRF token of a rendered form."""
-    match = CSRF_FIELD.search(html)
-    assert match, "the page has no CSRF field"
-    return match.group(1)
 
 
 class Staff:
