@@ -150,6 +150,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _central_cli(url: str, *args: str) -> str:
+    """`flask --app sync.central ARGS` in a process of its own; its output."""
+    env = {**os.environ, "CENTRAL_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "sync.central", *args], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
 def _start_central(url: str, port: int, log_path: Path) -> subprocess.Popen:
     """Central in its own process (gunicorn, as in production), ready to serve."""
     env = {**os.environ, "CENTRAL_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
@@ -175,7 +184,10 @@ def test_central_killed_mid_batch_loses_nothing(central_url_db, ops, store, kios
     proc = _start_central(central_url_db, port, log_path)
     try:
         ops.add_centre()
-        agent_mod.enroll(kiosk_dir, f"http://127.0.0.1:{port}", ops.code(), centre="ERB-01")
+        # central in its own process reads the machine's clock: the operator makes the code with
+        # central's own command in a process of its own too, so both ends read the same clock
+        code = _central_cli(central_url_db, "enroll", "ERB-01", "kiosk-1").splitlines()[0].strip()
+        agent_mod.enroll(kiosk_dir, f"http://127.0.0.1:{port}", code, centre="ERB-01", clock=SystemClock())
         # enough batches that the kill, made as soon as central took the first, lands mid-push
         docs = [ticket_doc(number=i) for i in range(6000)]
         for doc in docs:
@@ -196,8 +208,9 @@ def test_central_killed_mid_batch_loses_nothing(central_url_db, ops, store, kios
         with ops.engine.connect() as conn:
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:  # kill once central has taken some batches, not all
-                conn.rollback()
-                if conn.execute(select(DeviceCursor.last_seq)).scalar_one() > 0:
+                taken = conn.execute(select(DeviceCursor.last_seq)).scalar_one()
+                conn.rollback()  # on SQLite every transaction holds the write lock: never sleep in one
+                if taken > 0:
                     break
                 time.sleep(0.01)
         _kill(proc)
