@@ -1,7 +1,8 @@
 """API benchmark: POST /api/v1/tickets over real HTTP, empty store vs 100k tickets stored.
 
-The kiosk runs as its production server (`flask --app kiosk serve`, waitress) in a child process.
-The baseline, measured in the same run, is a bare waitress WSGI app answering a fixed JSON body
+The kiosk runs as its production server (`flask --app kiosk serve`, hypercorn) in a child process.
+The baseline, measured in the same run, is a bare WSGI app under the same server (hypercorn with
+a2wsgi's thread pool) answering a fixed JSON body
 over the same kind of connection: the ratio is the cost of the kiosk's own work (validation, a
 durable commit, the queue estimate).
 
@@ -30,14 +31,19 @@ from kiosk.clock import FrozenClock, iso  # noqa: E402
 from kiosk.ids import new_ulid  # noqa: E402
 
 BARE_APP = """
-import sys
-from waitress import serve
+import asyncio, sys
+from a2wsgi import WSGIMiddleware
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
 def app(environ, start_response):
     environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
     body = b'{"ticket": {"number": "A-001"}}'
     start_response("201 Created", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
-serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=24, _quiet=True)
+config = Config()
+config.bind = [f"127.0.0.1:{sys.argv[1]}"]
+config.accesslog = None
+asyncio.run(serve(WSGIMiddleware(app, workers=16), config, mode="asgi"))
 """
 
 
@@ -136,9 +142,9 @@ def main() -> None:
         empty, full = Path(tmp) / "empty", Path(tmp) / "full"
         fill(empty, 0)
         fill(full, args.records)
-        rows = {"bare waitress": run_bare(args.n), "kiosk, empty store": run_kiosk(empty, args.n),
+        rows = {"bare app, same server": run_bare(args.n), "kiosk, empty store": run_kiosk(empty, args.n),
                 f"kiosk, {args.records} tickets": run_kiosk(full, args.n)}
-    base = statistics.median(rows["bare waitress"])
+    base = statistics.median(rows["bare app, same server"])
     print(f"{'server':<28} {'median ms':>10} {'p95 ms':>8} {'x bare':>7}")
     for name, xs in rows.items():
         xs = sorted(xs)

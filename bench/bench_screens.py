@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_screens.py [--calls 50]
 
-Runs the centre app under waitress on a loopback port (fresh data directory, demo centre) and
+Runs the centre app under its production server (hypercorn) on a loopback port (fresh data directory, demo centre) and
 drives Debian's Chromium headless through Playwright.
 
 1. Citizen screen: bytes transferred (as encoded on the wire, from the DevTools protocol) for the
@@ -20,7 +20,6 @@ import argparse
 import statistics
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,31 +31,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 FIRST_LOAD_BUDGET = 250 * 1024
 STEP_BUDGET = 10 * 1024
 P95_BUDGET_MS = 300.0
-
-
-class Server:
-    """The app under waitress in a thread."""
-
-    def __init__(self, app):
-        """Bind a free loopback port and serve."""
-        from waitress.server import create_server
-        self.server = create_server(app, host="127.0.0.1", port=0, threads=16, ident="bench")
-        self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        """Serve until closed."""
-        try:
-            self.server.run()
-        except OSError:
-            pass
-
-    def stop(self):
-        """Stop serving."""
-        self.server.task_dispatcher.shutdown(timeout=5)
-        self.server.close()
-        self.thread.join(timeout=5)
 
 
 class Traffic:
@@ -177,6 +151,7 @@ def main(argv: list[str]) -> int:
     from playwright.sync_api import sync_playwright
 
     from kiosk import create_app, services
+    from kiosk.web.server import ServerThread
 
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app({"DATA_DIR": tmp, "SECRET_KEY": "bench", "TICKET_RATE_PER_MIN": 0, "PRINTER_URL": "off",
@@ -186,7 +161,7 @@ def main(argv: list[str]) -> int:
             services.load_demo_data(centre)
             for i in range(args.calls):
                 services.issue_ticket(centre, service="ABC"[i % 3], lang="en")
-        server = Server(app)
+        server = ServerThread(app)
         try:
             token = requests.post(f"{server.url}/api/v1/auth/token", json={"staff": "demo", "pin": "0000"},
                                   timeout=10).json()["token"]

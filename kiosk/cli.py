@@ -33,20 +33,18 @@ def demo_data_command():
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--threads", default=24, show_default=True, type=click.IntRange(4, 256),
-              help="worker threads (each open live-update stream holds one)")
+@click.option("--threads", default=None, type=click.IntRange(1, 256),
+              help="worker threads for requests (default: the SERVER_THREADS setting; open live-update "
+                   "streams hold none)")
 def serve_command(host, port, threads):
-    """Run the production server (waitress) with the store and background jobs."""
-    from waitress import serve
-
-    from kiosk.app import start_background
+    """Run the production server (hypercorn: requests in worker threads, live streams on its event loop)."""
+    from kiosk.web.server import serve
     app: Flask = current_app._get_current_object()
     centre = _centre()
-    start_background(app)
     click.echo(f"centre {app.config['CENTRE']}: {centre.store.count('tickets')} tickets stored, "
                f"data in {app.config['DATA_DIR']}; serving on http://{host}:{port}/")
     try:
-        serve(app, host=host, port=port, threads=threads, channel_timeout=120, ident="kiosk")
+        serve(app, host, port, workers=threads or app.config["SERVER_THREADS"])
     finally:
         app.extensions["kiosk"].close()
 

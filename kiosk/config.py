@@ -29,11 +29,17 @@ DEFAULTS: dict = {
     "INBOX_POLL_S": 5,                # seconds between looks for configuration pulled from central
     "SSE_HEARTBEAT_S": 15,            # keep-alive comment on live-update streams
     "SSE_MAX_AGE_S": 600,             # streams end after this and the browser reconnects
+    "SSE_DISPLAY_COALESCE_S": 0.5,    # hall displays hear "the queue changed" at most this often
+    "SSE_STAFF_COALESCE_S": 1,        # counters and supervisors likewise
+    "SSE_TICKET_COALESCE_S": 2,       # phones following a ticket get its new place at most this often
+    "SSE_QUEUE_SIZE": 64,             # messages a slow screen may fall behind before it is dropped
+    "SERVER_THREADS": 16,             # worker threads for requests (open streams hold none)
 }
 
 _INT_KEYS = ("PRIORITY_RATIO", "MAX_WAIT_MIN", "IDLE_RESET_S", "STAFF_IDLE_MIN", "TOKEN_TTL_MIN",
-             "TICKET_RATE_PER_MIN", "MAX_CONTENT_LENGTH", "COMPACT_EVERY")
-_SECONDS_KEYS = ("INBOX_POLL_S", "SSE_HEARTBEAT_S", "SSE_MAX_AGE_S")
+             "TICKET_RATE_PER_MIN", "MAX_CONTENT_LENGTH", "COMPACT_EVERY", "SSE_QUEUE_SIZE", "SERVER_THREADS")
+_SECONDS_KEYS = ("INBOX_POLL_S", "SSE_HEARTBEAT_S", "SSE_MAX_AGE_S", "SSE_DISPLAY_COALESCE_S",
+                 "SSE_STAFF_COALESCE_S", "SSE_TICKET_COALESCE_S")
 
 
 class ConfigError(ValueError):
@@ -84,6 +90,8 @@ def load(instance_path: str | os.PathLike, overrides: dict | None = None,
         raise ConfigError(f"LANGUAGES may contain ar, ckb and en only (from {source['LANGUAGES']})")
     if config["DEFAULT_LANGUAGE"] not in config["LANGUAGES"]:
         raise ConfigError("DEFAULT_LANGUAGE must be one of LANGUAGES")
+    if config["SSE_QUEUE_SIZE"] < 4 or not 1 <= config["SERVER_THREADS"] <= 256:
+        raise ConfigError("SSE_QUEUE_SIZE must be at least 4 and SERVER_THREADS from 1 to 256")
     if config["PRIORITY_RATIO"] < 1:
         raise ConfigError("PRIORITY_RATIO must be at least 1")
     try:

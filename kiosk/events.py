@@ -1,58 +1,45 @@
-"""In-process event broker: use cases publish, SSE streams subscribe (one bounded queue per client).
+"""In-process event broker: use cases publish, listeners (the live-update stream hub) receive.
 
-A slow or vanished client never blocks a publisher: when its queue is full it is dropped and its
-stream ends, and the browser's EventSource reconnects and re-fetches the current state.
+Publishing never waits: a listener is called in the publisher's thread and must only hand the
+event on (the stream hub passes it to its event loop). Use cases never know who listens.
 """
 from __future__ import annotations
 
 import logging
-import queue
 import threading
+from typing import Callable
 
 log = logging.getLogger(__name__)
 
+Listener = Callable[[str, dict], None]
+
 
 class Broker:
-    """Fan-out of named events to subscribers."""
+    """Fan-out of named events to listeners."""
 
-    def __init__(self, maxsize: int = 100):
-        """No subscribers yet; each gets a queue of `maxsize` events."""
-        self.maxsize = maxsize
-        self._subscribers: set[queue.Queue] = set()
+    def __init__(self):
+        """No listeners yet."""
+        self._listeners: list[Listener] = []
         self._lock = threading.Lock()
         self.published = 0
 
-    def subscribe(self) -> queue.Queue:
-        """A new subscriber queue; pass it to `unsubscribe` when done."""
-        q: queue.Queue = queue.Queue(self.maxsize)
+    def listen(self, listener: Listener) -> None:
+        """Call `listener(name, data)` for every event published from now on."""
         with self._lock:
-            self._subscribers.add(q)
-        return q
+            self._listeners = [*self._listeners, listener]
 
-    def unsubscribe(self, q: queue.Queue) -> None:
-        """Stop delivering to `q`."""
+    def unlisten(self, listener: Listener) -> None:
+        """Stop calling `listener`."""
         with self._lock:
-            self._subscribers.discard(q)
+            self._listeners = [x for x in self._listeners if x is not listener]
 
     def publish(self, name: str, data: dict | None = None) -> None:
-        """Send event `name` (kebab-case) with a small JSON-able payload to every subscriber."""
+        """Send event `name` (kebab-case) with a small JSON-able payload to every listener."""
         with self._lock:
-            subscribers = list(self._subscribers)
+            listeners = self._listeners
             self.published += 1
-        for q in subscribers:
+        for listener in listeners:
             try:
-                q.put_nowait((name, data or {}))
-            except queue.Full:
-                log.info("dropping a subscriber that fell %d events behind", self.maxsize)
-                self.unsubscribe(q)
-                try:
-                    q.get_nowait()
-                    q.put_nowait(("__closed__", {}))
-                except (queue.Empty, queue.Full):
-                    pass
-
-    @property
-    def subscribers(self) -> int:
-        """How many clients are listening."""
-        with self._lock:
-            return len(self._subscribers)
+                listener(name, data or {})
+            except Exception:  # a broken listener must not fail the use case that published
+                log.exception("an event listener failed on %s", name)

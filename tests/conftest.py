@@ -102,16 +102,17 @@ def client(app):
     return app.test_client()
 
 
-class LiveServer:
-    """The app served by waitress on a free loopback port, in a background thread."""
+class WsgiServer:
+    """A WSGI app (central's) served by waitress on a free loopback port, in a background thread."""
 
     def __init__(self, app, threads: int = 16):
         """Bind at once (so the URL is known) and start serving."""
         from waitress.server import create_server
         self.app = app
-        self.server = create_server(app, host="127.0.0.1", port=0, threads=threads, ident="kiosk-test")
-        self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        self.thread = threading.Thread(target=self._run, name="live-server", daemon=True)
+        self.server = create_server(app, host="127.0.0.1", port=0, threads=threads, ident="central-test")
+        self.port = self.server.effective_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self._run, name="wsgi-server", daemon=True)
         self.thread.start()
 
     def _run(self):
@@ -130,7 +131,8 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(app):
-    """A real HTTP server for the test app."""
-    server = LiveServer(app)
+    """The test app behind the kiosk's production server (hypercorn, streams on its event loop)."""
+    from kiosk.web.server import ServerThread
+    server = ServerThread(app)
     yield server
     server.stop()

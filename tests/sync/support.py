@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from kiosk.ids import new_ulid
 from sync import protocol
-from tests.conftest import LiveServer
+from tests.conftest import WsgiServer
 
 AT = "2026-11-22T09:00:00.000Z"
 
@@ -110,13 +110,8 @@ class SignedDevice:
         return self.send("GET", path, b"", self.headers("GET", path, b""))
 
 
-class HttpServer(LiveServer):
+class HttpServer(WsgiServer):
     """Central served over loopback HTTP by waitress in a background thread, with its port."""
-
-    def __init__(self, app):
-        """Bind at once (so the URL is known) and serve."""
-        super().__init__(app)
-        self.port = self.server.effective_port
 
 
 class FaultProxy:
