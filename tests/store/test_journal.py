@@ -116,6 +116,7 @@ def test_rollback_listeners_run_after_memory_is_restored(store, monkeypatch):
     seen = []
 
     def listener(name):
+        """A listener that records its name and what the store holds when it runs."""
         return lambda: seen.append((name, store.get("a", "1")))
     store.put("a", {"id": "1", "v": 1})
     store.on_rollback(listener("outside"))
@@ -132,6 +133,7 @@ def test_rollback_listeners_run_after_memory_is_restored(store, monkeypatch):
     real_fsync, calls = os.fsync, []
 
     def fsync_fails_once(fd):
+        """Fail the commit's fsync, then fsync for real."""
         calls.append(fd)
         if len(calls) == 1:
             raise OSError(5, "I/O error")

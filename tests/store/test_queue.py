@@ -88,6 +88,7 @@ def fail_next_fsync(monkeypatch) -> None:
     real_fsync, calls = os.fsync, []
 
     def fsync(fd):
+        """Fail the first call, then fsync for real."""
         calls.append(fd)
         if len(calls) == 1:
             raise OSError(5, "I/O error")
@@ -269,6 +270,7 @@ def test_screens_never_scan_the_waiting_tickets(centre, clock, monkeypatch):
     services.call_next(centre, counter="1", by="demo")
 
     def scan(*args, **kwargs):
+        """Stands in for every scan: being called fails the test."""
         raise AssertionError("scanned the waiting tickets")
     for name in ("choose", "position"):
         monkeypatch.setattr(policy, name, scan)
@@ -292,6 +294,7 @@ def test_concurrent_issue_and_call_keep_the_index_whole(centre):
     errors = []
 
     def issue():
+        """Issue 20 tickets, a third of them priority."""
         try:
             for _ in range(20):
                 services.issue_ticket(centre, service="A", priority="elderly" if _ % 3 == 0 else "normal")
@@ -299,6 +302,7 @@ def test_concurrent_issue_and_call_keep_the_index_whole(centre):
             errors.append(exc)
 
     def call(counter):
+        """Call next 15 times at one counter."""
         try:
             for _ in range(15):
                 services.call_next(centre, counter=counter, by="demo")
