@@ -9,15 +9,28 @@ The rule, in order:
 
 The choice depends only on the waiting tickets, the time and the counter's streak, so it is
 deterministic and can be explained in one sentence.
+
+`choose` is the rule's reference definition: it sorts every waiting ticket. The screens and
+call-next use the indexed form instead: the rule only ever looks at the first priority ticket and
+the first normal ticket (the oldest ticket overall is one of those two), so `choose_from_heads`
+takes the same decision from the heads of two ordered queues, and `call_order` replays it lazily
+over them. Property tests hold both forms equal.
 """
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Iterable, Iterator
 
-from kiosk.clock import parse_iso
+from kiosk.clock import UTC, parse_iso
 
 NORMAL = "normal"
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+MS = dt.timedelta(milliseconds=1)
+
+# An indexed waiting ticket: its `queue_key` and the ticket itself (keys are unique, so a pair
+# never compares tickets).
+Entry = tuple[tuple[int, int, int, str], dict]
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,23 @@ def order_key(ticket: dict, ranks: dict[str, int]) -> tuple:
     return (_arrival(ticket), ranks.get(ticket["priority"], 0), ticket.get("seq_in_day", 0), ticket["id"])
 
 
+def epoch_ms(moment: dt.datetime) -> int:
+    """Whole milliseconds since 1970 (exact for our times, which are stored to the millisecond)."""
+    return (moment - EPOCH) // MS
+
+
+def queue_key(ticket: dict, ranks: dict[str, int]) -> tuple[int, int, int, str]:
+    """`order_key` with the arrival as epoch milliseconds: numbers, computed once per indexed ticket."""
+    return (epoch_ms(_arrival(ticket)), ranks.get(ticket["priority"], 0), ticket.get("seq_in_day", 0), ticket["id"])
+
+
+def class_ranks(classes: Iterable[dict]) -> dict[str, int]:
+    """Priority class id -> rank; normal tickets rank after every class."""
+    ranks = {p["id"]: int(p["rank"]) for p in classes}
+    ranks[NORMAL] = max(ranks.values(), default=0) + 1
+    return ranks
+
+
 def choose(waiting: list[dict], *, now: dt.datetime, streak: int, policy: Policy,
            ranks: dict[str, int] | None = None) -> Choice | None:
     """Pick the next ticket among `waiting` (all eligible for this counter), or None if empty."""
@@ -81,6 +111,46 @@ def choose(waiting: list[dict], *, now: dt.datetime, streak: int, policy: Policy
         return Choice(pick, streak + 1, "priority", waited(pick))
     pick = normal[0]
     return Choice(pick, 0, "turn" if priority else "next", waited(pick))
+
+
+def _waited_s(now: dt.datetime, arrival_ms: int) -> int:
+    """Whole seconds since an arrival given in epoch milliseconds (0 for a clock that is behind)."""
+    return max(0, (now - EPOCH - arrival_ms * MS) // dt.timedelta(seconds=1))
+
+
+def choose_from_heads(first_priority: Entry | None, first_normal: Entry | None, *, now: dt.datetime,
+                      streak: int, policy: Policy) -> Choice | None:
+    """`choose`'s decision from the first priority and the first normal waiting ticket alone."""
+    if first_priority is None and first_normal is None:
+        return None
+    # The oldest ticket overall heads one of the two queues.
+    first = min(h for h in (first_priority, first_normal) if h is not None)
+    if now - EPOCH - first[0][0] * MS >= dt.timedelta(seconds=policy.max_wait_s):
+        ticket = first[1]
+        return Choice(ticket, 0 if ticket["priority"] == NORMAL else streak, "overdue", _waited_s(now, first[0][0]))
+    if first_priority is not None and (first_normal is None or streak < policy.ratio):
+        return Choice(first_priority[1], streak + 1, "priority", _waited_s(now, first_priority[0][0]))
+    return Choice(first_normal[1], 0, "turn" if first_priority is not None else "next",
+                  _waited_s(now, first_normal[0][0]))
+
+
+def call_order(priority: Iterable[Entry], normal: Iterable[Entry], *, now: dt.datetime, streak: int,
+               policy: Policy) -> Iterator[Choice]:
+    """The choices `choose` would make one after another if nothing changed, lazily.
+
+    `priority` and `normal` yield the waiting priority and normal tickets in `queue_key` order;
+    each step reads one more entry, so the first k choices cost k steps whatever the queue's length.
+    """
+    streams = {True: iter(priority), False: iter(normal)}
+    heads = {is_priority: next(stream, None) for is_priority, stream in streams.items()}
+    while True:
+        choice = choose_from_heads(heads[True], heads[False], now=now, streak=streak, policy=policy)
+        if choice is None:
+            return
+        yield choice
+        taken = choice.ticket["priority"] != NORMAL
+        heads[taken] = next(streams[taken], None)
+        streak = choice.streak
 
 
 def position(ticket: dict, waiting: list[dict], ranks: dict[str, int] | None = None) -> int:

@@ -80,6 +80,10 @@ class Store:
         """Make every change inside the block one atomic, durable commit."""
         return self.storage.transaction(origin)
 
+    def on_rollback(self, callback: Callable[[], None]) -> None:
+        """Call `callback` if the open transaction fails and is rolled back (nothing outside one)."""
+        self.storage.on_rollback(callback)
+
     def get(self, table: str, key: str) -> dict | None:
         """A copy of one document, or None."""
         with self.storage.lock:

@@ -135,6 +135,7 @@ class _Pending:
         self.origin = origin
         self.changes: list[dict] = []
         self.undo: list[tuple[str, str | None, object]] = []
+        self.on_rollback: list[Callable[[], None]] = []
 
 
 class JournalStorage(Storage):
@@ -317,6 +318,7 @@ class JournalStorage(Storage):
                 if self._depth == 0:
                     pending, self._pending = self._pending, None
                     self._rollback(pending.undo)
+                    self._after_rollback(pending)
                 raise
             self._depth -= 1
             if self._depth == 0:
@@ -326,7 +328,19 @@ class JournalStorage(Storage):
                         self._commit(pending)
                     except BaseException:
                         self._rollback(pending.undo)
+                        self._after_rollback(pending)
                         raise
+
+    def on_rollback(self, callback: Callable[[], None]) -> None:
+        """Run `callback` after the open transaction is rolled back (in-memory indexes follow the store).
+
+        Outside a transaction every write commits at once or raises before anyone indexes it, so
+        there is nothing to register. Taking the lock means another thread's open transaction is
+        never the one registered with.
+        """
+        with self.lock:
+            if self._pending is not None:
+                self._pending.on_rollback.append(callback)
 
     def record(self, changes: list[dict], undo: list[tuple[str, str | None, object]]) -> None:
         """Called by JournalTable after changing memory: commit now, or add to the open transaction."""
@@ -384,6 +398,15 @@ class JournalStorage(Storage):
                 table.pop(key, None)
             else:
                 table[key] = old
+
+    @staticmethod
+    def _after_rollback(pending: _Pending) -> None:
+        """Tell the transaction's listeners it was undone; a failing listener never hides the cause."""
+        for callback in reversed(pending.on_rollback):
+            try:
+                callback()
+            except Exception:
+                log.exception("a rollback listener failed")
 
     # -- compaction ------------------------------------------------------------------------------
 

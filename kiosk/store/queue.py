@@ -1,19 +1,59 @@
 """Ticket repository: tickets in the store plus in-memory indexes derived from them.
 
-The indexes (open tickets per service and per counter, recent service times) are rebuilt from the
-store at start-up and kept current by `save`, so issuing or calling a ticket costs the same with
-100 tickets stored as with 100,000: nothing on the hot path scans the history.
+The indexes are rebuilt from the store at start-up and kept current by `save` (and `forget`, when a
+commit fails), so issuing, calling or showing tickets costs the same with 5 tickets waiting as with
+5,000 and with 100 tickets stored as with 100,000: nothing on the hot paths scans or sorts.
+
+- Waiting tickets: per service, two sorted lists of numeric keys (`policy.queue_key`: arrival in
+  epoch milliseconds, class rank, number, id), one for priority tickets and one for normal ones.
+  The call-next rule reads only their heads; a ticket's place is two bisections.
+- Tickets with a counter: called/serving and held/no-show tickets by counter, so the display, the
+  console and the supervisor never walk the waiting tickets.
+- Recent service times per service and per staff member and day (wait estimate, staff figures).
+
+Keys hold the priority classes' ranks, which are configuration: a query states the ranks it
+decides with, and the keys are recomputed when they differ from the ones indexed (rare). Checking
+at use catches every way configuration arrives (pulled from central, demo data, a restored store)
+without those paths having to know about this index.
 """
 from __future__ import annotations
 
 import collections
+import heapq
+import itertools
 import threading
+from typing import Iterable, Iterator
 
+from sortedcontainers import SortedList
+
+from kiosk.domain import policy
 from kiosk.domain.tickets import State, service_seconds
 from kiosk.store import Store
 
 TABLE = "tickets"
 RECENT = 20  # service times kept per service for the wait estimate
+WITH_COUNTER = (State.CALLED.value, State.SERVING.value)
+PARKED = (State.HELD.value, State.NO_SHOW.value)
+OPEN = frozenset({State.WAITING.value, *WITH_COUNTER, *PARKED})
+
+
+class _ServiceQueue:
+    """One service's waiting tickets as sorted keys, priority and normal apart."""
+
+    __slots__ = ("priority", "normal")
+
+    def __init__(self):
+        """Two empty queues."""
+        self.priority = SortedList()
+        self.normal = SortedList()
+
+    def __len__(self) -> int:
+        """How many tickets wait for the service."""
+        return len(self.priority) + len(self.normal)
+
+    def side(self, ticket: dict) -> SortedList:
+        """The queue a ticket belongs in."""
+        return self.normal if ticket["priority"] == policy.NORMAL else self.priority
 
 
 class TicketRepository:
@@ -23,11 +63,18 @@ class TicketRepository:
         """Index every open ticket and today's service times."""
         self.store = store
         self._lock = threading.RLock()
-        self.waiting: dict[str, dict[str, dict]] = collections.defaultdict(dict)   # service -> id -> ticket
-        self.open: dict[str, dict] = {}                                             # id -> open ticket
+        self.ranks: dict[str, int] = {}
+        self.open: dict[str, dict] = {}                                     # id -> open ticket
+        self._tickets: dict[str, dict] = {}                                 # id -> waiting ticket
+        self._keys: dict[str, tuple[str, tuple]] = {}                       # id -> (service, key)
+        self._queues: dict[str, _ServiceQueue] = collections.defaultdict(_ServiceQueue)
+        self._counter_of: dict[str, tuple[dict, str]] = {}                  # id -> (index, counter)
+        self._with_counter: dict[str, dict[str, dict]] = collections.defaultdict(dict)  # counter -> id -> ticket
+        self._parked: dict[str, dict[str, dict]] = collections.defaultdict(dict)        # counter -> id -> ticket
         self.recent: dict[str, collections.deque] = collections.defaultdict(lambda: collections.deque(maxlen=RECENT))
         self.done_by: dict[tuple[str, str], list[float]] = collections.defaultdict(list)  # (day, staff) -> service s
         with store.lock:
+            self.ranks = policy.class_ranks(store.storage.tables.get("priority_classes", {}).values())
             tickets = sorted(store.storage.tables.get(TABLE, {}).values(), key=lambda t: t["issued_at"])
             for ticket in tickets:
                 self._index(None, ticket)
@@ -40,20 +87,26 @@ class TicketRepository:
         """Store a ticket (inside the caller's transaction, if any) and update the indexes."""
         self.store.put(TABLE, ticket)
         self._index(previous, ticket)
+        # Memory must match the disk: if the surrounding commit fails, the store rolls back and
+        # the index follows it, whoever opened the transaction.
+        self.store.on_rollback(lambda: self.forget(ticket))
+
+    def forget(self, ticket: dict) -> None:
+        """After a failed commit: index the ticket as the store now has it (or not at all)."""
+        stored = self.store.get(TABLE, ticket["id"])
+        with self._lock:
+            self._unplace(ticket["id"])
+            if stored is not None:
+                self._place(stored)
+
+    # -- maintenance ---------------------------------------------------------------------------
 
     def _index(self, previous: dict | None, ticket: dict) -> None:
-        """Move a ticket between indexes after a change."""
+        """Move a ticket between indexes after a change, and count a newly finished one's service time."""
         with self._lock:
-            tid = ticket["id"]
-            if previous is not None:
-                self.waiting[previous["service"]].pop(tid, None)
-            self.open.pop(tid, None)
-            state = State(ticket["state"])
-            if state == State.WAITING:
-                self.waiting[ticket["service"]][tid] = ticket
-            if state in (State.WAITING, State.CALLED, State.SERVING, State.HELD, State.NO_SHOW):
-                self.open[tid] = ticket
-            if state == State.DONE and (previous is None or previous["state"] != State.DONE.value):
+            self._unplace(ticket["id"])
+            self._place(ticket)
+            if ticket["state"] == State.DONE.value and (previous is None or previous["state"] != State.DONE.value):
                 seconds = service_seconds(ticket)
                 if seconds is not None:
                     self.recent[ticket["service"]].append(seconds)
@@ -61,16 +114,96 @@ class TicketRepository:
                     if by:
                         self.done_by[(ticket["day"], by)].append(seconds)
 
-    def forget(self, ticket: dict) -> None:
-        """Undo `_index` for a ticket whose commit failed (memory must match the disk)."""
-        with self._lock:
-            self.waiting[ticket["service"]].pop(ticket["id"], None)
-            self.open.pop(ticket["id"], None)
+    def _place(self, ticket: dict) -> None:
+        """Add a ticket to the indexes its state belongs in (the caller holds the lock)."""
+        tid, state = ticket["id"], ticket["state"]
+        if state not in OPEN:
+            return
+        self.open[tid] = ticket
+        if state == State.WAITING.value:
+            key = policy.queue_key(ticket, self.ranks)
+            self._tickets[tid] = ticket
+            self._keys[tid] = (ticket["service"], key)
+            self._queues[ticket["service"]].side(ticket).add(key)
+        elif ticket.get("counter"):
+            index = self._with_counter if state in WITH_COUNTER else self._parked
+            index[ticket["counter"]][tid] = ticket
+            self._counter_of[tid] = (index, ticket["counter"])
 
-    def waiting_for(self, services: list[str] | set[str]) -> list[dict]:
-        """Waiting tickets of the given services."""
+    def _unplace(self, tid: str) -> None:
+        """Remove a ticket from every index, wherever it was (the caller holds the lock)."""
+        self.open.pop(tid, None)
+        placed = self._keys.pop(tid, None)
+        if placed is not None:
+            service, key = placed
+            self._queues[service].side(self._tickets.pop(tid)).remove(key)
+        at = self._counter_of.pop(tid, None)
+        if at is not None:
+            index, counter = at
+            index[counter].pop(tid, None)
+
+    def _use_ranks(self, ranks: dict[str, int]) -> None:
+        """Recompute every waiting ticket's key if the class ranks changed (the caller holds the lock)."""
+        if ranks == self.ranks:
+            return
+        self.ranks = dict(ranks)
+        self._keys.clear()
+        self._queues.clear()
+        for tid, ticket in self._tickets.items():
+            key = policy.queue_key(ticket, self.ranks)
+            self._keys[tid] = (ticket["service"], key)
+            self._queues[ticket["service"]].side(ticket).add(key)
+
+    # -- waiting tickets -----------------------------------------------------------------------
+
+    def count_waiting(self, service: str) -> int:
+        """How many tickets wait for a service."""
         with self._lock:
-            return [t for s in services for t in self.waiting.get(s, {}).values()]
+            queue = self._queues.get(service)
+            return len(queue) if queue is not None else 0
+
+    def oldest_arrival_ms(self, service: str) -> int | None:
+        """Arrival (epoch ms) of the ticket that has waited longest for a service, None if nobody waits."""
+        with self._lock:
+            queue = self._queues.get(service)
+            heads = [side[0][0] for side in (queue.priority, queue.normal) if side] if queue is not None else []
+            return min(heads, default=None)
+
+    def ahead(self, ticket: dict, ranks: dict[str, int]) -> int:
+        """How many tickets of the ticket's service arrived before it (`policy.position`, by bisection)."""
+        with self._lock:
+            self._use_ranks(ranks)
+            queue = self._queues.get(ticket["service"])
+            if queue is None:
+                return 0
+            key = policy.queue_key(ticket, self.ranks)
+            return queue.priority.bisect_left(key) + queue.normal.bisect_left(key)
+
+    def call_order(self, services: Iterable[str], *, ranks: dict[str, int], now, streak: int,
+                   rule: policy.Policy, limit: int) -> tuple[list[policy.Choice], int]:
+        """The first `limit` choices the policy would make for these services, and how many wait in all."""
+        with self._lock:
+            self._use_ranks(ranks)
+            queues = [self._queues[s] for s in dict.fromkeys(services) if s in self._queues]
+            order = policy.call_order(self._entries(q.priority for q in queues),
+                                      self._entries(q.normal for q in queues), now=now, streak=streak, policy=rule)
+            return list(itertools.islice(order, limit)), sum(len(q) for q in queues)
+
+    def _entries(self, sides: Iterable[SortedList]) -> Iterator[policy.Entry]:
+        """(key, ticket) in key order over several services' queues, merged lazily."""
+        streams = [side for side in sides if side]
+        keys = streams[0] if len(streams) == 1 else heapq.merge(*streams)
+        return ((key, self._tickets[key[3]]) for key in keys)
+
+    def waiting_for(self, services: Iterable[str], ranks: dict[str, int]) -> list[dict]:
+        """Waiting tickets of the given services in arrival order (a copy of the index, for checks)."""
+        with self._lock:
+            self._use_ranks(ranks)
+            keys = sorted(key for s in services if s in self._queues
+                          for side in (self._queues[s].priority, self._queues[s].normal) for key in side)
+            return [self._tickets[key[3]] for key in keys]
+
+    # -- tickets with a counter ----------------------------------------------------------------
 
     def open_tickets(self) -> list[dict]:
         """Every ticket not yet done, transferred or cancelled."""
@@ -80,8 +213,19 @@ class TicketRepository:
     def at_counter(self, counter: str) -> list[dict]:
         """Tickets called to or being served at a counter."""
         with self._lock:
-            return [t for t in self.open.values()
-                    if t.get("counter") == counter and t["state"] in ("called", "serving")]
+            return list(self._with_counter.get(counter, {}).values())
+
+    def with_counters(self) -> list[dict]:
+        """Every called or serving ticket, at any counter (the hall display)."""
+        with self._lock:
+            return [t for tickets in self._with_counter.values() for t in tickets.values()]
+
+    def parked_at(self, counter: str) -> list[dict]:
+        """Tickets a counter put on hold or marked not present."""
+        with self._lock:
+            return list(self._parked.get(counter, {}).values())
+
+    # -- statistics ----------------------------------------------------------------------------
 
     def recent_service_s(self, service: str) -> list[float]:
         """The last few service times of a service (for the wait estimate)."""

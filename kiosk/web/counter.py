@@ -101,9 +101,7 @@ def _console(counter_id: str, *, notice: Markup | str | None = None, error: str 
     classes = _class_names()
     current = [{**services.ticket_view(centre, t), "reason_text": call_reason(t, classes)}
                for t in centre.tickets.at_counter(counter_id)]
-    parked = sorted((t for t in centre.tickets.open_tickets()
-                     if t.get("counter") == counter_id and t["state"] in ("held", "no_show")),
-                    key=lambda t: t["events"][-1]["at"])
+    parked = sorted(centre.tickets.parked_at(counter_id), key=lambda t: t["events"][-1]["at"])
     return {"counter": counter, "base": url_for("counter.console", counter_id=counter_id), "current": current, "parked": parked,
             "waiting": services.waiting_list(centre, counter_id), "classes": classes,
             "stats": services.staff_today(centre, staff["id"]), "staff": staff,

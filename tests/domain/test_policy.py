@@ -1,11 +1,15 @@
-"""Call-next policy: interleaving, ageing, determinism, and no starvation (property tests)."""
+"""Call-next policy: interleaving, ageing, determinism, and no starvation (property tests), and the
+indexed form (decisions from the queue heads, the lazy call order) held equal to the reference."""
+import bisect
 import datetime as dt
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.clock import iso
-from kiosk.domain.policy import Policy, choose, estimate_wait_s, position
+from kiosk.domain.policy import (NORMAL, Policy, call_order, choose, choose_from_heads, class_ranks, epoch_ms,
+                                 estimate_wait_s, order_key, position, queue_key)
 
 T0 = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.timezone.utc)
 RANKS = {"elderly": 1, "disability": 2, "pregnancy": 3, "normal": 4}
@@ -16,6 +20,21 @@ def tk(n: int, priority: str = "normal", minute: float = 0) -> dict:
     at = iso(T0 + dt.timedelta(minutes=minute))
     return {"id": f"T{n:05d}", "number": f"A-{n:03d}", "priority": priority, "issued_at": at,
             "arrival_at": at, "seq_in_day": n}
+
+
+def entries(waiting: list[dict], ranks: dict[str, int], priority: bool) -> list[tuple]:
+    """One side of the index as the store keeps it: (queue_key, ticket) in key order."""
+    return sorted((queue_key(t, ranks), t) for t in waiting if (t["priority"] != NORMAL) == priority)
+
+
+def choose_indexed(waiting, *, now, streak, policy, ranks=None):
+    """`choose`'s signature on top of the indexed form: only the two heads are looked at."""
+    ranks = ranks or {}
+    first = [next(iter(entries(waiting, ranks, side)), None) for side in (True, False)]
+    return choose_from_heads(first[0], first[1], now=now, streak=streak, policy=policy)
+
+
+CHOOSERS = pytest.mark.parametrize("chooser", [choose, choose_indexed], ids=["reference", "indexed"])
 
 
 def test_empty_queue_gives_nothing():
@@ -76,11 +95,12 @@ def test_deterministic_and_never_calls_twice(specs, ratio, max_wait_min, streak)
     assert called == {t["id"] for t in waiting}
 
 
+@CHOOSERS
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["normal", "elderly", "elderly", "pregnancy"]), st.integers(0, 3)),
                 min_size=1, max_size=200),
        st.integers(1, 3), st.integers(5, 30))
-def test_no_ticket_starves(arrivals, ratio, max_wait_min):
+def test_no_ticket_starves(chooser, arrivals, ratio, max_wait_min):
     """Tickets arrive while one counter serves a ticket a minute (a flood of priority tickets is the
     worst case for normal ones). Once a ticket is overdue, only tickets that arrived before it may be
     called ahead of it, so its wait is bounded by max_wait plus the backlog that was already there."""
@@ -97,7 +117,7 @@ def test_no_ticket_starves(arrivals, ratio, max_wait_min):
             if pending:
                 pending[0] = (pending[0][0], (pending[0][1][0], max(0, pending[0][1][1] - 1)))
         now = T0 + dt.timedelta(minutes=minute, seconds=1)
-        c = choose(waiting, now=now, streak=streak, policy=rule, ranks=RANKS)
+        c = chooser(waiting, now=now, streak=streak, policy=rule, ranks=RANKS)
         overdue_earlier = [t for t in waiting if (minute - arrived_at[t["id"]]) * 60 >= rule.max_wait_s
                            and arrived_at[t["id"]] < arrived_at[c.ticket["id"]]]
         assert not overdue_earlier, "an overdue ticket was passed over by a later arrival"
@@ -108,16 +128,120 @@ def test_no_ticket_starves(arrivals, ratio, max_wait_min):
             pending[0] = (pending[0][0], (pending[0][1][0], pending[0][1][1] - 1))
 
 
+@CHOOSERS
 @given(st.integers(1, 5), st.integers(1, 30))
-def test_normal_ticket_never_waits_more_than_ratio_priority_calls(ratio, n_priority):
+def test_normal_ticket_never_waits_more_than_ratio_priority_calls(chooser, ratio, n_priority):
     waiting = [tk(0, "normal", 5)] + [tk(i, "elderly", i) for i in range(1, n_priority + 1)]
     now, streak, calls = T0 + dt.timedelta(minutes=40), 0, 0
     rule = Policy(ratio=ratio, max_wait_s=10 ** 6)
     while True:
-        c = choose(waiting, now=now, streak=streak, policy=rule, ranks=RANKS)
+        c = chooser(waiting, now=now, streak=streak, policy=rule, ranks=RANKS)
         if c.ticket["priority"] == "normal":
             break
         calls += 1
         streak = c.streak
         waiting = [t for t in waiting if t["id"] != c.ticket["id"]]
     assert calls <= ratio
+
+
+# -- the indexed form equals the reference -----------------------------------------------------------
+
+CLASSES = ["normal", "normal", "elderly", "disability", "pregnancy", "unlisted"]
+
+
+@st.composite
+def queues(draw, max_size=60):
+    """Random waiting tickets: arrivals to the millisecond with many exact ties (so rank, number and
+    id decide), transferred tickets that arrived before they were issued, random class ranks."""
+    specs = draw(st.lists(st.tuples(st.sampled_from(CLASSES), st.integers(0, 90 * 60 * 1000).map(lambda ms: ms // 997 * 997),
+                                    st.integers(1, 400), st.booleans()), max_size=max_size))
+    waiting = []
+    for i, (prio, ms, seq, transferred) in enumerate(specs):
+        arrival = iso(T0 + dt.timedelta(milliseconds=ms))
+        issued = iso(T0 + dt.timedelta(milliseconds=ms + 60_000)) if transferred else arrival
+        waiting.append({"id": f"T{draw(st.integers(0, 10 ** 6)):07d}-{i}", "number": f"A-{seq:03d}",
+                        "priority": prio, "issued_at": issued, "arrival_at": arrival, "seq_in_day": seq})
+    ranks = class_ranks([{"id": c, "rank": draw(st.integers(0, 5))} for c in ("elderly", "disability", "pregnancy")])
+    return waiting, ranks
+
+
+situations = st.tuples(queues(), st.integers(0, 100 * 60 * 1000), st.integers(0, 6), st.integers(1, 4),
+                       st.integers(1, 60))
+
+
+def unpack(situation):
+    """(waiting, ranks, now, streak, rule) of a drawn situation."""
+    (waiting, ranks), now_ms, streak, ratio, max_wait_min = situation
+    return waiting, ranks, T0 + dt.timedelta(milliseconds=now_ms, microseconds=now_ms % 1000), streak, \
+        Policy(ratio=ratio, max_wait_s=max_wait_min * 60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(queues())
+def test_numeric_keys_order_tickets_as_the_reference_keys(queue):
+    """Epoch milliseconds lose nothing: times are stored to the millisecond."""
+    waiting, ranks = queue
+    assert sorted(waiting, key=lambda t: queue_key(t, ranks)) == sorted(waiting, key=lambda t: order_key(t, ranks))
+    for t in waiting:
+        assert queue_key(t, ranks)[0] == epoch_ms(order_key(t, ranks)[0])
+
+
+def same(a, b) -> bool:
+    """Two choices agree on ticket, streak, rule and wait."""
+    if a is None or b is None:
+        return a is b
+    return (a.ticket["id"], a.streak, a.rule, a.waited_s) == (b.ticket["id"], b.streak, b.rule, b.waited_s)
+
+
+@settings(max_examples=400, deadline=None)
+@given(situations)
+def test_decision_from_the_heads_equals_the_reference(situation):
+    """The same ticket, streak, rule and wait from the two heads as from sorting everything."""
+    waiting, ranks, now, streak, rule = unpack(situation)
+    expected = choose(waiting, now=now, streak=streak, policy=rule, ranks=ranks)
+    assert same(choose_indexed(waiting, now=now, streak=streak, policy=rule, ranks=ranks), expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(situations)
+def test_whole_call_order_equals_draining_with_the_reference(situation):
+    """Calling one ticket after another until the queue is empty (the console's waiting list)."""
+    waiting, ranks, now, streak, rule = unpack(situation)
+    expected, pool, s = [], list(waiting), streak
+    while pool:
+        c = choose(pool, now=now, streak=s, policy=rule, ranks=ranks)
+        expected.append(c)
+        pool = [t for t in pool if t["id"] != c.ticket["id"]]
+        s = c.streak
+    got = list(call_order(iter(entries(waiting, ranks, True)), iter(entries(waiting, ranks, False)),
+                          now=now, streak=streak, policy=rule))
+    assert len(got) == len(expected) == len(waiting)
+    assert all(same(a, b) for a, b in zip(got, expected))
+
+
+@settings(max_examples=200, deadline=None)
+@given(situations, st.data())
+def test_position_by_bisection_equals_the_count(situation, data):
+    """A ticket's place is two bisections of the index, equal to counting the tickets ahead."""
+    waiting, ranks, *_ = unpack(situation)
+    if not waiting:
+        return
+    ticket = data.draw(st.sampled_from(waiting))
+    key = queue_key(ticket, ranks)
+    by_bisection = sum(bisect.bisect_left([k for k, _ in entries(waiting, ranks, side)], key) for side in (True, False))
+    assert by_bisection == position(ticket, waiting, ranks)
+
+
+def test_call_order_is_lazy():
+    """The first choices are made without reading the rest of the queue."""
+    read = []
+
+    def stream(side):
+        for n in range(10 ** 9):
+            read.append(side)
+            t = tk(n, "elderly" if side else "normal", minute=n)
+            yield queue_key(t, RANKS), t
+    order = call_order(stream(True), stream(False), now=T0, streak=0, policy=Policy(ratio=2))
+    firsts = [next(order).ticket["priority"] for _ in range(6)]
+    assert firsts == ["elderly", "elderly", "normal"] * 2
+    assert len(read) <= 8

@@ -109,6 +109,48 @@ def test_failed_write_changes_nothing(store, monkeypatch):
     assert reopen(store).get("a", "1")["v"] == 3
 
 
+def test_rollback_listeners_run_after_memory_is_restored(store, monkeypatch):
+    """In-memory indexes kept beside the store hear about a rollback, nested or at commit, once the
+    store's memory is back; outside a transaction nothing is registered; a failing listener is
+    logged and never hides the cause."""
+    seen = []
+
+    def listener(name):
+        """A listener that records its name and what the store holds when it runs."""
+        return lambda: seen.append((name, store.get("a", "1")))
+    store.put("a", {"id": "1", "v": 1})
+    store.on_rollback(listener("outside"))
+    with pytest.raises(RuntimeError, match="boom"):
+        with store.transaction():
+            store.put("a", {"id": "1", "v": 2})
+            store.on_rollback(listener("first"))
+            store.on_rollback(lambda: 1 / 0)
+            with store.transaction():
+                store.on_rollback(listener("nested"))
+            raise RuntimeError("boom")
+    assert seen == [("nested", {"id": "1", "v": 1}), ("first", {"id": "1", "v": 1})]
+    seen.clear()
+    real_fsync, calls = os.fsync, []
+
+    def fsync_fails_once(fd):
+        """Fail the commit's fsync, then fsync for real."""
+        calls.append(fd)
+        if len(calls) == 1:
+            raise OSError(5, "I/O error")
+        real_fsync(fd)
+    monkeypatch.setattr(os, "fsync", fsync_fails_once)
+    with pytest.raises(StoreFailed):
+        with store.transaction():
+            store.put("a", {"id": "1", "v": 3})
+            store.on_rollback(listener("commit"))
+    monkeypatch.undo()
+    assert seen == [("commit", {"id": "1", "v": 1})]
+    with store.transaction():
+        store.put("a", {"id": "1", "v": 4})
+        store.on_rollback(listener("kept"))
+    assert seen == [("commit", {"id": "1", "v": 1})], "a commit that succeeds tells nobody"
+
+
 def test_unserialisable_document_is_refused_cleanly(store):
     with pytest.raises(ValueError):
         store.put("a", {"id": "1", "bad": object()})

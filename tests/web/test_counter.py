@@ -88,6 +88,30 @@ def test_call_a_specific_ticket(desk, centre):
     assert centre.store.get("tickets", second["id"])["counter"] == "1"
 
 
+def test_long_queue_shows_the_first_page_and_how_many_more(desk, centre, clock):
+    """With 500 waiting the console lists the first 50 in call order and says how many more wait."""
+    for n in range(500):
+        services.issue_ticket(centre, service="ABC"[n % 3], priority="elderly" if n % 7 == 0 else "normal")
+        clock.advance(seconds=1)
+    expected = [t["number"] for t in services.waiting_list(centre, "1", limit=50).tickets]
+    for page in (desk.get("/counter/1").get_data(as_text=True),
+                 desk.get("/counter/1/waiting", htmx=True).get_data(as_text=True)):
+        assert re.findall(r'<tr data-ticket="([^"]+)"', page) == expected
+        assert re.search(r'id="waiting-total">500<', page)
+        assert "450 more tickets are waiting after these." in page
+    assert expected[:4] == ["A-001", "B-003", "B-001", "C-005"], "two priority calls (every seventh), a normal one, ..."
+    desk.post("/lang", {"lang": "ar", "next": "/counter/1"})
+    page = desk.get("/counter/1/waiting", htmx=True).get_data(as_text=True)
+    assert "٤٥٠ تذكرةً أخرى بالانتظار بعد هذه." in page and re.search(r'id="waiting-total">٥٠٠<', page)
+
+
+def test_short_queue_has_no_more_line(desk, centre):
+    """Everyone fits on the page: no "more" line."""
+    services.issue_ticket(centre, service="A")
+    page = desk.get("/counter/1/waiting", htmx=True).get_data(as_text=True)
+    assert 'id="waiting-more"' not in page and re.search(r'id="waiting-total">1<', page)
+
+
 def test_transfer_keeps_the_arrival(desk, centre, clock):
     """A transferred citizen gets a number in the other service and keeps their place by arrival."""
     first = services.issue_ticket(centre, service="A")
