@@ -14,6 +14,7 @@ for tests and benchmarks.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import resource
 import signal
@@ -114,7 +115,9 @@ def serve(app: Flask, host: str, port: int, *, workers: int = 16) -> None:
         await _serve(asgi, sock, stop)
 
     try:
-        asyncio.run(main())
+        # a fresh context: the command line runs inside an app context, and requests (which copy the
+        # loop's context into their worker threads) must not share its `g`
+        contextvars.Context().run(asyncio.run, main())
     finally:
         sock.close()
 
