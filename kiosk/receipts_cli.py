@@ -129,6 +129,8 @@ def verify_command(code, trust_list_path, root_keys_path, data_dir, at):
         trust_list_path = Path(data_dir) / TRUST_LIST_PATH
     if root_keys_path is None and data_dir is not None:
         root_keys_path = keys.pinned_roots_path(data_dir)
+    if at is None and "kiosk" in current_app.extensions:
+        at = current_app.extensions["kiosk"].clock.now()  # the kiosk's own clock, as its screens use
     exit_code, message = verify_cli_text(code, trust_list_path, root_keys_path=root_keys_path, now=at)
     click.echo(message, err=exit_code == EXIT_CANNOT_VERIFY)
     sys.exit(exit_code)

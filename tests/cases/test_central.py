@@ -223,6 +223,8 @@ def test_r_page_verifies_in_chromium_and_shows_live_status(system, browser):
     system.ops.cli("case-status", "ERB-01", doc["id"], "rejected", "--reason", "missing photo")
     fragment = record["text"].split("/R#", 1)[1]
     context = browser.new_context()
+    # the page verifies with the browser's clock: it must read the time the system under test reads
+    context.clock.set_fixed_time(system.clock.now())
     problems: list = []
     context.add_init_script("document.addEventListener('securitypolicyviolation', "
                             "(e) => console.error('CSP ' + e.violatedDirective));")
