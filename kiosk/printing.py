@@ -13,6 +13,7 @@ import logging
 import pathlib
 import tempfile
 import threading
+import time
 
 import click
 from flask import current_app
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # Slips kept for reprinting from the attendant console, most recent last.
 REPRINT_HISTORY = 500
+# print-test waits at most this long beyond --wait for the worker's first look at the printer.
+FIRST_CHECK_S = 10.0
 
 
 class KioskPrinter:
@@ -177,6 +180,12 @@ def _print_sample(printer: KioskPrinter, data_dir: pathlib.Path, lang: str, wait
     click.echo(f"printer {printer.url}: sample {lang} ticket queued as job {job_id}")
     done = printer.wait_idle(wait_s)
     info = printer.status()
+    # The worker is a process of its own: a short --wait may end before it even looked at the
+    # printer, and "unknown" would tell the technician nothing.
+    deadline = time.monotonic() + FIRST_CHECK_S
+    while not done and info["checked_at"] is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        info = printer.status()
     left = printer.close(timeout=0)
     click.echo(f"status: {info['state']} ({info['detail']})")
     if done and printer.job_state(job_id) == "printed":
