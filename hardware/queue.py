@@ -157,7 +157,8 @@ class PrintQueue:
         self.transport.close()
         left = self.pending_ids()
         if left:
-            log.warning("print queue %s closed with %d unprinted job(s): %s", self.name, len(left), ", ".join(left))
+            shown = ", ".join(left[:20]) + (f" and {len(left) - 20} more" if len(left) > 20 else "")
+            log.warning("print queue %s closed with %d unprinted job(s): %s", self.name, len(left), shown)
         return left
 
     # -- worker side ---------------------------------------------------------------------

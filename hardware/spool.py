@@ -11,16 +11,21 @@ What the directory holds:
     writer.lock, worker.lock   flock(2) locks: one writing process and one worker per spool
 
 Decisions:
-- Appending one line and fdatasync-ing an existing file is the cheapest durable write there is here
-  (~0.3 ms, like the store's journal); a file per job costs two more journal commits (create and
-  rename, ~1 ms) on the request path. The price is a little bookkeeping: segments, torn tails.
+- The request only appends one line (a write(2) to the page cache, which survives a kill -9 of the
+  kiosk); the worker, woken by that job, fdatasyncs the segment (~0.3 ms) from its own process, so
+  a power cut can lose only a job issued a moment before it (its ticket is in the store; the
+  attendant reprints it). A file per job with fsync on the request path cost ~1 ms more per ticket
+  (create, fsync, rename, fsync of the directory); the price here is a little bookkeeping:
+  segments and torn tails.
 - Sequence numbers are contiguous, assigned by the one writer, and jobs print strictly in order, so
   "jobs waiting" is the last number written minus the last one finished: no scan per request.
 - A line without its newline is a job whose writer died before acknowledging it: the next writer
   truncates it. The writer starts a new segment after SEGMENT_BYTES; the worker deletes a segment
   once a newer one exists and every job in it is finished (it never touches the one being written).
 - The worker records a job as done only after the transport took it: a crash in between prints that
-  one job again after the restart. At least once, never lost.
+  one job again after the restart. At least once, never lost. The done log is fdatasynced when the
+  queue runs empty and at least every DONE_SYNC_S, not per job: after a power cut, at most the jobs
+  of that last moment print twice.
 - Documents are stored as JSON, never pickled: the data directory must not be a way to run code.
 """
 
@@ -44,6 +49,7 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 SEGMENT_BYTES = 1 << 20  # ~400 tickets
 DONE_FILE, DONE_ROTATE_BYTES = "done.log", 64 * 1024
+DONE_SYNC_S = 1.0
 STATUS_FILE = "status.json"
 _SEGMENT = re.compile(r"^(\d{12})\.jobs$")
 _JOB_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
@@ -250,7 +256,10 @@ class Spool:
                 os.close(fd)
 
     def append(self, seq: int, job_id: str, document: Document, submitted_at: dt.datetime) -> None:
-        """Write one job durably (one write and one fdatasync); the caller numbers jobs contiguously."""
+        """Write one job with a single write(2); the caller numbers jobs contiguously.
+
+        The worker makes it durable (SpoolReader.read); `sync` does it here.
+        """
         if self._writer_lock is None:
             raise RuntimeError("open_writer() first")
         if not _JOB_ID.match(job_id):
@@ -263,12 +272,16 @@ class Spool:
             written = os.write(fd, line)
             if written != len(line):
                 raise OSError(f"short write to the print spool ({written} of {len(line)} bytes)")
-            os.fdatasync(fd)
         except OSError:
             # Leave no partial line for the worker: the job was not spooled.
             os.ftruncate(fd, self._segment_size)
             raise
         self._segment_size += len(line)
+
+    def sync(self) -> None:
+        """Make every job written so far durable (the writer does this when it closes)."""
+        if self._segment_fd is not None:
+            os.fdatasync(self._segment_fd)
 
     def _new_segment(self, seq: int) -> None:
         """Start the segment whose first job is `seq` (durably named before anything goes in it)."""
@@ -281,6 +294,7 @@ class Spool:
             path.unlink(missing_ok=True)
             raise
         if self._segment_fd is not None:
+            os.fdatasync(self._segment_fd)  # the worker may have moved on before syncing its end
             os.close(self._segment_fd)
         self._segment_fd, self._segment_size = fd, 0
 
@@ -294,15 +308,21 @@ class Spool:
         """Follow the spool from just after sequence number `after`."""
         return SpoolReader(self, after)
 
-    def mark_done(self, seq: int) -> None:
-        """Record durably that every job up to `seq` is finished (printed or failed for good)."""
+    def mark_done(self, seq: int, *, sync: bool = True) -> None:
+        """Record that every job up to `seq` is finished (printed or failed for good); durably with `sync`."""
         if self._done_fd is None:
             self._done_fd = os.open(self.directory / DONE_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                                     0o600)
         os.write(self._done_fd, b"%d\n" % seq)
-        os.fdatasync(self._done_fd)
+        if sync:
+            os.fdatasync(self._done_fd)
         if os.fstat(self._done_fd).st_size >= DONE_ROTATE_BYTES:
             self._rotate_done(seq)
+
+    def sync_done(self) -> None:
+        """Make the done records written without `sync` durable."""
+        if self._done_fd is not None:
+            os.fdatasync(self._done_fd)
 
     def _rotate_done(self, seq: int) -> None:
         """Replace the done log by its last line (temp file, fsync, rename, fsync of the directory)."""
@@ -357,17 +377,25 @@ class SpoolReader:
         self._partial = b""
 
     def read(self) -> list[Record]:
-        """The complete jobs appended since the last call (a line still being written waits)."""
+        """The complete jobs appended since the last call (a line still being written waits).
+
+        What it returns is durable: the writer only wrote it, the reader fdatasyncs it.
+        """
         found: list[Record] = []
         while True:
             if self._file is None and not self._open_next():
                 return found
+            before = len(found)
             self._take(self._file.read(), found)
             newer = [first for first, _ in self.spool.segments() if first > self._first]
             if not newer:
+                if len(found) > before:
+                    os.fdatasync(self._file.fileno())
                 return found
             # The writer has moved on, so this segment is final: read what it appended meanwhile.
             self._take(self._file.read(), found)
+            if len(found) > before:
+                os.fdatasync(self._file.fileno())
             if self._partial:
                 log.warning("print spool segment %012d ends in %d bytes of an unacknowledged job; skipped",
                             self._first, len(self._partial))

@@ -32,7 +32,6 @@ from hardware.queue import FAILED, PENDING, PRINTED, check_timing
 from hardware.spool import Spool
 from hardware.status import PrinterState, PrinterStatus, status
 from hardware.urls import parse_printer_url
-from hardware.worker import WorkerConfig, encode_config
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +49,11 @@ _ROOT = pathlib.Path(__file__).resolve().parent.parent
 def _utcnow() -> dt.datetime:
     """Wall time when no clock is injected."""
     return dt.datetime.now(dt.timezone.utc)
+
+
+def _some(ids: list[str], shown: int = 20) -> str:
+    """Job ids for a log line: all of a few, the first ones of many."""
+    return ", ".join(ids) if len(ids) <= shown else ", ".join(ids[:shown]) + f" and {len(ids) - shown} more"
 
 
 def _parse_time(text) -> dt.datetime | None:
@@ -246,6 +250,12 @@ class Spooler:
                 worker_restarts=self._restarts,
             )
 
+    @property
+    def worker_pid(self) -> int | None:
+        """The worker's process id while one runs; never starts one."""
+        with self._lock:
+            return self._proc.pid if self._proc is not None else None
+
     def job_state(self, job_id: str) -> str | None:
         """'pending', 'printed', 'failed' or 'refused' for a recent job; None when unknown."""
         with self._lock:
@@ -277,6 +287,10 @@ class Spooler:
 
     def _worker_config(self) -> bytes:
         """The new worker's settings, with the clock when it can travel."""
+        # Imported here: `python -m hardware.worker` imports the hardware package first, which must
+        # not have imported hardware.worker already (runpy warns and runs a second copy).
+        from hardware.worker import WorkerConfig, encode_config
+
         config = WorkerConfig(url=self.url, data_dir=str(self.data_dir), spool_dir=str(self.spool.directory),
                               run_id=self._run_id, clock=self._clock,
                               log_level=logging.getLogger("hardware").getEffectiveLevel(), **self._timing)
@@ -371,8 +385,11 @@ class Spooler:
             self._proc = self._pipe = None
             self._worker_state = "stopped"
         self._closed = self.pending_ids()
-        self.spool.close_writer()
+        try:
+            self.spool.sync()
+        finally:
+            self.spool.close_writer()
         if self._closed:
             log.warning("print queue %s closed with %d unprinted job(s), kept in the spool to print when the "
-                        "kiosk starts again: %s", self.name, len(self._closed), ", ".join(self._closed))
+                        "kiosk starts again: %s", self.name, len(self._closed), _some(self._closed))
         return list(self._closed)

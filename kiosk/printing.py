@@ -111,7 +111,7 @@ class KioskPrinter:
     @property
     def worker_pid(self) -> int | None:
         """The print worker's process id while it runs (logs, tests that kill it)."""
-        return self._queue.snapshot().worker_pid
+        return self._queue.worker_pid
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every spooled job has been handed to the printer (tests, print-test command)."""
