@@ -5,7 +5,7 @@ process (hardware.worker) reads the jobs in order, prints them, and records each
 What the directory holds:
 
     000000000001.jobs   a segment: one JSON line per job (sequence number, job id, submission time,
-                        document), named by the sequence number of its first job
+                        and the ticket slip or the document), named by the number of its first job
     done.log            the sequence numbers the worker finished, one per line (the last one counts)
     status.json         the worker's last report for the screens (printer state, counts), replaced
     writer.lock, worker.lock   flock(2) locks: one writing process and one worker per spool
@@ -26,7 +26,10 @@ Decisions:
   one job again after the restart. At least once, never lost. The done log is fdatasynced when the
   queue runs empty and at least every DONE_SYNC_S, not per job: after a power cut, at most the jobs
   of that last moment print twice.
-- Documents are stored as JSON, never pickled: the data directory must not be a way to run code.
+- A ticket is stored as its slip (a dozen strings: the cheapest thing to write on the request's
+  path) and laid out by the worker; other printouts as their document.
+- Slips and documents are stored as JSON, never pickled: the data directory must not be a way to
+  run code.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import re
 from typing import Iterator
 
 from hardware.errors import PrintingError
-from hardware.layout import Document, Line, QrCode, Rule, Spacer
+from hardware.layout import Document, Line, QrCode, Rule, Spacer, TicketSlip, ticket_document
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +96,13 @@ def document_from_json(data: dict) -> Document:
     return Document(tuple(blocks), title=data["title"])
 
 
-def encode_record(seq: int, job_id: str, document: Document, submitted_at: dt.datetime) -> bytes:
-    """One job as its spool line."""
-    record = {"seq": seq, "job": job_id, "format": FORMAT, "submitted_at": submitted_at.isoformat(),
-              "document": document_to_json(document)}
+def encode_record(seq: int, job_id: str, item: Document | TicketSlip, submitted_at: dt.datetime) -> bytes:
+    """One job (a ticket's slip or any document) as its spool line."""
+    record = {"seq": seq, "job": job_id, "format": FORMAT, "submitted_at": submitted_at.isoformat()}
+    if isinstance(item, TicketSlip):
+        record["slip"] = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+    else:
+        record["document"] = document_to_json(item)
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
@@ -109,9 +115,12 @@ def decode_record(line: bytes) -> Record:
     try:
         if data.get("format") != FORMAT:
             raise ValueError(f"spool format {data.get('format')!r}, expected {FORMAT}")
+        if "slip" in data:
+            document = ticket_document(TicketSlip(**data["slip"]))
+        else:
+            document = document_from_json(data["document"])
         submitted = data.get("submitted_at")
-        return Record(seq, job_id, document_from_json(data["document"]),
-                      dt.datetime.fromisoformat(submitted) if submitted else None)
+        return Record(seq, job_id, document, dt.datetime.fromisoformat(submitted) if submitted else None)
     except (KeyError, TypeError, ValueError) as exc:
         return Record(seq, job_id, None, None, f"{type(exc).__name__}: {exc}")
 
@@ -255,8 +264,8 @@ class Spool:
             if fd is not None:
                 os.close(fd)
 
-    def append(self, seq: int, job_id: str, document: Document, submitted_at: dt.datetime) -> None:
-        """Write one job with a single write(2); the caller numbers jobs contiguously.
+    def append(self, seq: int, job_id: str, item: Document | TicketSlip, submitted_at: dt.datetime) -> None:
+        """Write one job (a slip or a document) with a single write(2); the caller numbers jobs contiguously.
 
         The worker makes it durable (SpoolReader.read); `sync` does it here.
         """
@@ -264,7 +273,7 @@ class Spool:
             raise RuntimeError("open_writer() first")
         if not _JOB_ID.match(job_id):
             raise ValueError(f"job id {job_id!r} has characters a spool line does not allow")
-        line = encode_record(seq, job_id, document, submitted_at)
+        line = encode_record(seq, job_id, item, submitted_at)
         if self._segment_fd is None or self._segment_size >= self.segment_bytes:
             self._new_segment(seq)
         fd = self._segment_fd

@@ -27,7 +27,7 @@ import threading
 import time
 
 from hardware.job import new_job_id
-from hardware.layout import Document
+from hardware.layout import Document, TicketSlip
 from hardware.queue import FAILED, PENDING, PRINTED, check_timing
 from hardware.spool import Spool
 from hardware.status import PrinterState, PrinterStatus, status
@@ -144,10 +144,14 @@ class Spooler:
 
     # -- the request side: never waits ---------------------------------------------------
 
-    def submit(self, document: Document, *, job_id: str | None = None) -> str:
-        """Spool a document durably and return its job id; refused (see job_state) when the spool is full."""
-        if not isinstance(document, Document):
-            raise TypeError(f"submit needs a hardware.Document, not {type(document).__name__}")
+    def submit(self, item: Document | TicketSlip, *, job_id: str | None = None) -> str:
+        """Spool a ticket's slip or a document and return its job id; refused (see job_state) when full.
+
+        Once this returns the job survives a crash of this process; the worker puts it on disk
+        (fdatasync) as soon as it wakes, off the request's path.
+        """
+        if not isinstance(item, (Document, TicketSlip)):
+            raise TypeError(f"submit needs a hardware.Document or TicketSlip, not {type(item).__name__}")
         job_id = job_id or new_job_id()
         with self._lock:
             if self._closing:
@@ -160,7 +164,7 @@ class Spooler:
                 return self._refuse(job_id, f"print queue full ({pending} jobs waiting, limit {self.max_pending})")
             seq = self._last_seq + 1
             try:
-                self.spool.append(seq, job_id, document, self._now())
+                self.spool.append(seq, job_id, item, self._now())
             except OSError as exc:
                 return self._refuse(job_id, f"cannot write the print spool: {exc.strerror or exc}")
             self._last_seq = seq
@@ -168,7 +172,7 @@ class Spooler:
             self._remember(job_id, seq)
             self._ensure_worker()
             self._wake(f"{seq} {job_id}\n")
-        log.debug("spooled print job %s (%s) as %d on %s", job_id, document.title, seq, self.name)
+        log.debug("spooled print job %s as %d on %s", job_id, seq, self.name)
         return job_id
 
     def _refuse(self, job_id: str, reason: str) -> str:

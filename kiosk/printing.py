@@ -19,7 +19,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from hardware import Document, ShapingUnavailable, TicketSlip, check_shaping, ticket_document
+from hardware import Document, ShapingUnavailable, TicketSlip, check_shaping
 from hardware.samples import sample_slip
 from hardware.spooler import DEFAULT_MAX_PENDING, Spooler
 from kiosk.clock import SystemClock, iso
@@ -55,7 +55,7 @@ class KioskPrinter:
         """
         if not isinstance(slip, TicketSlip):
             raise TypeError(f"print_ticket needs a hardware.TicketSlip, not {type(slip).__name__}")
-        job_id = self._queue.submit(ticket_document(slip))
+        job_id = self._queue.submit(slip)
         with self._lock:
             self._slips[job_id] = slip
             while len(self._slips) > REPRINT_HISTORY:

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from hardware import Document, Line, QrCode, Rule, Spacer, ticket_document
-from hardware.spool import Spool, SpoolBusy, decode_record, document_from_json, document_to_json
+from hardware.spool import Spool, SpoolBusy, decode_record, document_from_json, document_to_json, encode_record
 from tests.hardware.samples import SLIPS
 
 AT = dt.datetime(2026, 11, 22, 6, 0, tzinfo=dt.timezone.utc)
@@ -24,6 +24,15 @@ def test_documents_round_trip_through_json():
     """What the worker reads back is equal to what the kiosk spooled, block for block."""
     for document in (every_block(), ticket_document(SLIPS["ckb"])):
         assert document_from_json(document_to_json(document)) == document
+
+
+def test_a_ticket_is_spooled_as_its_slip_and_laid_out_by_the_reader():
+    """The request writes the slip's strings; the worker gets the same document the slip lays out to."""
+    line = encode_record(7, "job7", SLIPS["ar"], AT)
+    assert b'"slip":' in line and b'"blocks"' not in line
+    record = decode_record(line)
+    assert (record.seq, record.job_id, record.error) == (7, "job7", None)
+    assert record.document == ticket_document(SLIPS["ar"]) and record.submitted_at == AT
 
 
 def test_appended_jobs_read_back_in_order(tmp_path):
