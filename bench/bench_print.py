@@ -1,6 +1,8 @@
-"""Printing benchmark: build time, bytes per job, and time from submit to bytes at the printer.
+"""Printing benchmark: build time, bytes per job, time from submit to bytes at the printer, and what
+printing costs the ticket request.
 
-    .venv/bin/python bench/bench_print.py [--n 40] [--jobs 60]
+    .venv/bin/python bench/bench_print.py [--n 40] [--jobs 60] [--waiting 5000] [--posts 150]
+                                          [--rounds 8] [--burst 2000] [--clients 8] [--parts 1,2,3,4]
 
 1. Render + encode of a ticket (each language, and one with every line in all three), median of
    n runs; baseline: python-escpos' bare Dummy() raster of a blank image of the same size + cut.
@@ -8,18 +10,30 @@
 3. Time from print_ticket() (the ticket is stored) to the last byte at the loopback printer
    double, median and p95; baseline: a bare socket send of the same bytes to the same double.
    Through a private cupsd too, when cupsd is installed and this runs as root.
-Aims: build < 50 ms, < 70 KB per ticket, < 100 ms to a network printer.
+4. What printing costs a ticket: `flask --app kiosk serve` in a child process over a store with
+   --waiting tickets waiting in one service, the default preview printer on against PRINTER_URL=off,
+   each on a fresh copy of the same seeded data, in --rounds turns: median and p95 of --posts
+   sequential POST /api/v1/tickets (one keep-alive client); then a burst of --burst tickets from
+   --clients clients on each: its rate, the tickets printed by the burst's end, and how long until
+   every one is printed.
+Aims: build < 50 ms, < 70 KB per ticket, < 100 ms to a network printer; ticket POST median with the
+preview printer within 1.2x of printing off; every ticket of the burst printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import os
 import pathlib
 import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -168,16 +182,200 @@ def cups_latency(double: PrinterDouble, jobs: int, data_dir: pathlib.Path) -> li
         shutil.rmtree(root, ignore_errors=True)
 
 
+def seed(data_dir: pathlib.Path, waiting: int) -> None:
+    """The demo centre with `waiting` tickets of today waiting for service A, then a snapshot."""
+    from kiosk import create_app, services
+    from kiosk.domain.tickets import new_ticket
+    from kiosk.ids import new_ulid
+
+    app = create_app({"DATA_DIR": str(data_dir), "PRINTER_URL": "off", "SECRET_KEY": "bench"})
+    centre = app.extensions["kiosk"].centre
+    services.load_demo_data(centre)
+    store, now = centre.store, centre.clock.now()
+    store.storage.fsync = False
+    service = store.get("services", "A")
+    day = centre.today(now)
+    with store.transaction():
+        for n in range(1, waiting + 1):
+            at = now - dt.timedelta(seconds=waiting - n)
+            centre.tickets.save(new_ticket(ticket_id=new_ulid(int(at.timestamp() * 1000)), service=service, n=n,
+                                           day=day, priority="normal", lang="ar", now=at, device=store.device_id))
+        store.put("numbering", {"id": f"{day}:A", "day": day, "service": "A", "last": waiting})
+    store.compact()
+    app.extensions["kiosk"].close()
+
+
+def printed_so_far(data_dir: pathlib.Path) -> int:
+    """Tickets the kiosk's print worker has printed in this run (its status report)."""
+    try:
+        return json.loads((data_dir / "print-spool" / "status.json").read_bytes()).get("printed", 0)
+    except (OSError, ValueError):
+        return 0
+
+
+class Kiosk:
+    """`flask --app kiosk serve` on a copy of the seeded data directory."""
+
+    def __init__(self, seeded: pathlib.Path, work: pathlib.Path, printer_url: str):
+        """Copy the data and start serving."""
+        import requests
+
+        self.data_dir = pathlib.Path(tempfile.mkdtemp(prefix="kiosk-", dir=work))
+        shutil.copytree(seeded, self.data_dir, dirs_exist_ok=True)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "KIOSK_DATA_DIR": str(self.data_dir), "KIOSK_PRINTER_URL": printer_url,
+               "KIOSK_TICKET_RATE_PER_MIN": "0", "KIOSK_SECRET_KEY": "bench"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "kiosk", "serve", "--port", str(port)],
+                                     cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(600):
+            try:
+                requests.get(f"{self.url}/api/v1/services", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        self.stop()
+        raise SystemExit("the kiosk did not start")
+
+    def stop(self) -> None:
+        """Stop the server, then wait for its print worker to let go of the spool."""
+        import fcntl
+
+        self.proc.terminate()
+        self.proc.wait(60)
+        lock = self.data_dir / "print-spool" / "worker.lock"
+        if lock.exists():
+            with open(lock, "rb") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def sequential_posts(url: str, n: int) -> list[float]:
+    """n POSTs one after the other on one keep-alive connection; seconds each."""
+    import requests
+
+    out = []
+    with requests.Session() as session:
+        for i in range(n + 20):
+            started = time.perf_counter()
+            answer = session.post(f"{url}/api/v1/tickets", json={"service": "A"}, timeout=30)
+            if i >= 20:  # warm-up: the first tickets start the print worker and load the fonts
+                out.append(time.perf_counter() - started)
+            assert answer.status_code == 201, answer.text
+    return out
+
+
+def burst(url: str, tickets: int, clients: int) -> float:
+    """`tickets` POSTs from `clients` threads as fast as they answer; seconds for all of them."""
+    import requests
+
+    left = iter(range(tickets))
+    lock = threading.Lock()
+    failures = []
+
+    def client():
+        """Take tickets until none are left."""
+        with requests.Session() as session:
+            while True:
+                with lock:
+                    if next(left, None) is None:
+                        return
+                answer = session.post(f"{url}/api/v1/tickets", json={"service": "B"}, timeout=60)
+                if answer.status_code != 201:
+                    failures.append(answer.status_code)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"{len(failures)} burst requests failed: {sorted(set(failures))}")
+    return time.monotonic() - started
+
+
+def run_burst(seeded: pathlib.Path, work: pathlib.Path, printer_url: str, tickets: int,
+              clients: int) -> tuple[float, int | None, float | None]:
+    """A burst on a fresh kiosk: tickets/s, tickets printed by its end, seconds until all are printed."""
+    kiosk = Kiosk(seeded, work, printer_url)
+    try:
+        took = burst(kiosk.url, tickets, clients)
+        if printer_url == "off":
+            return tickets / took, None, None
+        ended = time.monotonic()
+        by_end = printed_so_far(kiosk.data_dir)
+        while printed_so_far(kiosk.data_dir) < tickets and time.monotonic() < ended + 900:
+            time.sleep(0.1)
+        done = printed_so_far(kiosk.data_dir) >= tickets
+        return tickets / took, by_end, (time.monotonic() - ended) if done else None
+    finally:
+        kiosk.stop()
+
+
+def bench_issue(waiting: int, posts: int, tickets: int, clients: int, rounds: int) -> None:
+    """Ticket POST with the preview printer on against printing off, same data, in turns."""
+    print(f"\n4. POST /api/v1/tickets with {waiting:,} waiting in one service, preview printer on vs "
+          f"PRINTER_URL=off: {rounds} rounds of {posts} sequential posts each, in turns")
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
+        work = pathlib.Path(tmp)
+        seeded = work / "seeded"
+        seed(seeded, waiting)
+        samples: dict[str, list[float]] = {"off": [], "": []}
+        per_round = []
+        # Short rounds in turns: this machine's load from other jobs moves by more than the effect.
+        for _ in range(rounds):
+            medians = {}
+            for url in ("off", ""):
+                kiosk = Kiosk(seeded, work, url)
+                try:
+                    xs = sequential_posts(kiosk.url, posts)
+                finally:
+                    kiosk.stop()
+                samples[url] += xs
+                medians[url] = statistics.median(xs)
+            per_round.append(medians[""] / medians["off"])
+        off, on = sorted(samples["off"]), sorted(samples[""])
+        print(f"{'printer':<26} {'median ms':>10} {'p95 ms':>8} {'x off':>7}")
+        for name, xs in (("PRINTER_URL=off", off), ("preview (print worker)", on)):
+            print(f"{name:<26} {median_ms(xs):>10.2f} {p95_ms(xs):>8.2f} {median_ms(xs) / median_ms(off):>7.2f}")
+        print("per round, preview/off: " + " ".join(f"{r:.2f}" for r in per_round)
+              + f" (median {statistics.median(per_round):.2f}; aim <= 1.2)")
+
+        print(f"\n   a burst of {tickets:,} tickets from {clients} clients on a fresh kiosk")
+        print(f"{'printer':<26} {'tickets/s':>10} {'printed by its end':>19} {'all printed after s':>20}")
+        rate_off, _, _ = run_burst(seeded, work, "off", tickets, clients)
+        rate_on, by_end, all_done = run_burst(seeded, work, "", tickets, clients)
+        print(f"{'PRINTER_URL=off':<26} {rate_off:>10.1f} {'-':>19} {'-':>20}")
+        print(f"{'preview (print worker)':<26} {rate_on:>10.1f} {f'{by_end:,} of {tickets:,}':>19} "
+              f"{f'{all_done:.1f}' if all_done is not None else 'NOT ALL':>20}")
+        print(f"burst rate preview/off: {rate_on / rate_off:.2f}x")
+
+
 def main() -> None:
-    """Run all three parts."""
+    """Run the parts asked for (all by default)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=40, help="runs per build measurement")
     parser.add_argument("--jobs", type=int, default=60, help="jobs per latency measurement")
+    parser.add_argument("--waiting", type=int, default=5000, help="tickets waiting before part 4")
+    parser.add_argument("--posts", type=int, default=150, help="sequential ticket posts per round of part 4")
+    parser.add_argument("--burst", type=int, default=2000, help="tickets in part 4's burst")
+    parser.add_argument("--clients", type=int, default=8, help="clients in part 4's burst")
+    parser.add_argument("--rounds", type=int, default=8, help="turns of printing off / on in part 4")
+    parser.add_argument("--parts", default="1,2,3,4", help="which parts to run, e.g. 4")
     args = parser.parse_args()
+    parts = {int(x) for x in args.parts.split(",")}
     check_shaping()
-    bench_build(args.n)
-    bench_bytes()
-    bench_latency(args.jobs)
+    if 1 in parts:
+        bench_build(args.n)
+    if 2 in parts:
+        bench_bytes()
+    if 3 in parts:
+        bench_latency(args.jobs)
+    if 4 in parts:
+        bench_issue(args.waiting, args.posts, args.burst, args.clients, args.rounds)
 
 
 if __name__ == "__main__":

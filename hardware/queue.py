@@ -1,6 +1,8 @@
-"""The print queue: one background worker per printer that renders, encodes, sends and retries.
+"""The print queue: one background thread per printer that renders, encodes, sends and retries.
 
-Submitting never waits for the printer: the caller gets a job id at once. The worker sends jobs
+It runs inside the print worker process (hardware.worker), fed from the durable spool; the kiosk's
+server process never renders. Submitting never waits for the printer: the caller gets a job id at
+once. The thread sends jobs
 strictly in order; a job leaves the queue only once its transport delivered it, so after a
 printer fault every queued job prints exactly once, in order, when the printer is back. A
 printer that cannot take jobs is retried with exponential back-off; a job that cannot be printed
@@ -34,6 +36,14 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def check_timing(retry_initial_s: float, retry_max_s: float, poll_interval_s: float) -> None:
+    """Refuse retry and poll delays the queue cannot honour (ValueError naming the rule)."""
+    if not 0 < retry_initial_s <= retry_max_s:
+        raise ValueError("retry delays must satisfy 0 < retry_initial_s <= retry_max_s")
+    if poll_interval_s <= 0:
+        raise ValueError("poll_interval_s must be positive")
+
+
 @dataclasses.dataclass(frozen=True)
 class QueueStatus:
     """A snapshot of the queue and of the printer's last known status."""
@@ -52,12 +62,14 @@ class PrintQueue:
 
     def __init__(self, transport: Transport, profile: Profile, *, now: Callable[[], dt.datetime] | None = None,
                  retry_initial_s: float = 0.5, retry_max_s: float = 30.0, poll_interval_s: float = 30.0,
-                 history: int = 500, name: str = "printer"):
-        """Configure; no thread starts and no device is touched until the first submit or status."""
-        if not 0 < retry_initial_s <= retry_max_s:
-            raise ValueError("retry delays must satisfy 0 < retry_initial_s <= retry_max_s")
-        if poll_interval_s <= 0:
-            raise ValueError("poll_interval_s must be positive")
+                 history: int = 500, name: str = "printer",
+                 on_change: Callable[[PrintJob | None], None] | None = None):
+        """Configure; no thread starts and no device is touched until the first submit or status.
+
+        `on_change(job)` is called on the queue's thread after a job left the queue (printed or
+        failed: see job_state) and `on_change(None)` after a printer status observation.
+        """
+        check_timing(retry_initial_s, retry_max_s, poll_interval_s)
         self.transport = transport
         self.profile = profile
         self.name = name
@@ -70,6 +82,7 @@ class PrintQueue:
         self._jobs: collections.deque[PrintJob] = collections.deque()
         self._states: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._history = history
+        self._on_change = on_change
         self._status = status(PrinterState.UNKNOWN, "not checked yet")
         self._spooled = 0
         self._printed = 0
@@ -84,9 +97,13 @@ class PrintQueue:
 
     # -- caller side (any thread) -------------------------------------------------------
 
-    def submit(self, document: Document, *, job_id: str | None = None) -> str:
+    def submit(self, document: Document, *, job_id: str | None = None,
+               submitted_at: dt.datetime | None = None) -> str:
         """Queue a document and return its job id at once."""
-        job = PrintJob(document, self.profile, job_id=job_id, submitted_at=self._now())
+        return self.enqueue(PrintJob(document, self.profile, job_id=job_id, submitted_at=submitted_at or self._now()))
+
+    def enqueue(self, job: PrintJob) -> str:
+        """Queue a prepared job (the print worker's jobs from the spool) and return its id."""
         with self._cond:
             if self._closing:
                 raise RuntimeError(f"print queue {self.name} is closed")
@@ -140,7 +157,8 @@ class PrintQueue:
         self.transport.close()
         left = self.pending_ids()
         if left:
-            log.warning("print queue %s closed with %d unprinted job(s): %s", self.name, len(left), ", ".join(left))
+            shown = ", ".join(left[:20]) + (f" and {len(left) - 20} more" if len(left) > 20 else "")
+            log.warning("print queue %s closed with %d unprinted job(s): %s", self.name, len(left), shown)
         return left
 
     # -- worker side ---------------------------------------------------------------------
@@ -187,9 +205,20 @@ class PrintQueue:
             if job is None:
                 self._poll()
                 next_poll = time.monotonic() + self._poll_interval_s
+                self._changed(None)
                 continue
-            self._attempt(job)
+            finished = self._attempt(job)
             next_poll = time.monotonic() + self._poll_interval_s
+            self._changed(job if finished else None)
+
+    def _changed(self, job: PrintJob | None) -> None:
+        """Tell the listener; its failure is logged, never allowed to stop the queue."""
+        if self._on_change is None:
+            return
+        try:
+            self._on_change(job)
+        except Exception:
+            log.exception("print queue %s: change listener failed", self.name)
 
     def _poll(self) -> None:
         """Refresh the printer status while idle."""
@@ -201,8 +230,8 @@ class PrintQueue:
             seen, spooled = status(PrinterState.ERROR, f"status check failed: {exc}"), self._spooled
         self._set_status(seen, spooled=spooled)
 
-    def _attempt(self, job: PrintJob) -> None:
-        """Send one job; on success it leaves the queue, on a printer fault it waits for a retry."""
+    def _attempt(self, job: PrintJob) -> bool:
+        """Send one job; True when it left the queue (sent or dropped), False when it waits for a retry."""
         job.attempts += 1
         try:
             seen = self.transport.send(job)
@@ -214,7 +243,7 @@ class PrintQueue:
             self._set_status(exc.status)
             log.warning("printer %s unavailable (%s); %d job(s) waiting, next try in %.1f s",
                         self.name, exc.status.detail, len(self._jobs), self._delay)
-            return
+            return False
         except Exception as exc:
             # Not the printer's fault: this job cannot be rendered or encoded. Retrying would
             # block every ticket behind it.
@@ -225,7 +254,7 @@ class PrintQueue:
                 self._last_error = f"job {job.job_id} dropped: {exc}"
                 self._remember(job.job_id, FAILED)
                 self._cond.notify_all()
-            return
+            return True
         with self._cond:
             self._jobs.popleft()
             self._printed += 1
@@ -236,6 +265,7 @@ class PrintQueue:
             self._cond.notify_all()
         log.debug("print job %s (%s) sent to %s after %d attempt(s)", job.job_id, job.title, self.name, job.attempts)
         self._set_status(seen)
+        return True
 
     def _set_status(self, seen: PrinterStatus, *, spooled: int | None = None) -> None:
         """Store a status observation and log changes of state."""

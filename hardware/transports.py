@@ -535,7 +535,9 @@ class PreviewTransport(Transport):
     def send(self, job) -> PrinterStatus:
         """Write both files atomically (temp file, then rename), then prune old ones."""
         image = job.image
-        png, pdf = self.paths(job, self.now())
+        # Named by when the ticket was issued, not when the worker got to it: after a backlog or a
+        # restart the files still sort, and are pruned, in the order the tickets were issued.
+        png, pdf = self.paths(job, getattr(job, "submitted_at", None) or self.now())
         dpi = 180 if image.width == 512 else 203
         try:
             self.directory.mkdir(parents=True, exist_ok=True)

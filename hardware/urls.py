@@ -39,6 +39,8 @@ _PARAMS = {
     "escpos+file": _COMMON | {"timeout"},
     "cups": _COMMON,
 }
+_TRANSPORTS = {"preview": PreviewTransport, "escpos+tcp": NetworkTransport, "escpos+usb": UsbTransport,
+               "escpos+serial": SerialTransport, "escpos+file": FileTransport, "cups": CupsTransport}
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,127}$")
 _HEX_ID = re.compile(r"^[0-9a-fA-F]{4}$")
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
@@ -55,6 +57,11 @@ class PrinterConfig:
     display_url: str
     host: str | None = None
     port: int | None = None
+
+    @property
+    def kind(self) -> str:
+        """The transport kind (preview, tcp, usb, serial, file, cups), known without opening it."""
+        return _TRANSPORTS[self.scheme].kind
 
     def open(self, data_dir: pathlib.Path, *, now: Callable | None = None) -> Transport:
         """Create the transport (no device is touched until the first job or status check)."""

@@ -60,7 +60,8 @@ class KioskState:
             return None
         from kiosk.printing import make_printer
         from kiosk.slips import TicketPrinting
-        return TicketPrinting(self.app, make_printer(url, self.app.config["DATA_DIR"], clock=self.clock))
+        return TicketPrinting(self.app, make_printer(url, self.app.config["DATA_DIR"], clock=self.clock,
+                                                     max_pending=self.app.config["PRINT_QUEUE_MAX"]))
 
     def apply_inbox(self) -> int:
         """Apply configuration the sync agent pulled from central (services, counters, staff...)."""

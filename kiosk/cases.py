@@ -599,7 +599,7 @@ def verify_scanned(c: services.Centre, text: object) -> dict:
 def receipt_slip(c: services.Centre, doc: dict, record: dict, lang: str | None = None):
     """The receipt's summary in the citizen's language (needs the app context for translations)."""
     from hardware.receipt import ReceiptSlip
-    from kiosk.web.screens import LOCALES, digits
+    from kiosk.i18n.locales import LOCALES, digits
 
     lang = lang if lang in services.LANGS else doc.get("lang") or "ar"
     service = c.store.get("services", doc["service"]) or {"names": {}}

@@ -39,6 +39,15 @@ class FrozenClock:
         with self._lock:
             return self._now
 
+    def __getstate__(self) -> dict:
+        """Pickle the time, not the lock: the print worker process gets a copy frozen at its start."""
+        return {"now": self.now()}
+
+    def __setstate__(self, state: dict) -> None:
+        """Rebuild a copy with a lock of its own."""
+        self._now = state["now"]
+        self._lock = threading.Lock()
+
     def advance(self, seconds: float = 0, **kwargs) -> dt.datetime:
         """Move forward by `seconds` (and/or timedelta keyword arguments) and return the new time."""
         with self._lock:

@@ -16,6 +16,7 @@ DEFAULTS: dict = {
     "LANGUAGES": ["ar", "ckb", "en"],
     "DEFAULT_LANGUAGE": "ar",
     "PRINTER_URL": "",                # empty: preview:// (PNG/PDF in the data directory); "off": none
+    "PRINT_QUEUE_MAX": 5000,          # print jobs that may wait in the spool; more are refused (ticket kept)
     "PUBLIC_URL": "http://kiosk.local",  # base of the ticket QR on screen and on paper
     "PRIORITY_RATIO": 2,              # priority calls before a waiting normal ticket gets its turn
     "MAX_WAIT_MIN": 45,               # after this a ticket jumps ahead of both queues
@@ -37,7 +38,8 @@ DEFAULTS: dict = {
 }
 
 _INT_KEYS = ("PRIORITY_RATIO", "MAX_WAIT_MIN", "IDLE_RESET_S", "STAFF_IDLE_MIN", "TOKEN_TTL_MIN",
-             "TICKET_RATE_PER_MIN", "MAX_CONTENT_LENGTH", "COMPACT_EVERY", "SSE_QUEUE_SIZE", "SERVER_THREADS")
+             "TICKET_RATE_PER_MIN", "MAX_CONTENT_LENGTH", "COMPACT_EVERY", "SSE_QUEUE_SIZE", "SERVER_THREADS",
+             "PRINT_QUEUE_MAX")
 _SECONDS_KEYS = ("INBOX_POLL_S", "SSE_HEARTBEAT_S", "SSE_MAX_AGE_S", "SSE_DISPLAY_COALESCE_S",
                  "SSE_STAFF_COALESCE_S", "SSE_TICKET_COALESCE_S")
 
@@ -94,6 +96,8 @@ def load(instance_path: str | os.PathLike, overrides: dict | None = None,
         raise ConfigError("SSE_QUEUE_SIZE must be at least 4 and SERVER_THREADS from 1 to 256")
     if config["PRIORITY_RATIO"] < 1:
         raise ConfigError("PRIORITY_RATIO must be at least 1")
+    if config["PRINT_QUEUE_MAX"] < 1:
+        raise ConfigError(f"PRINT_QUEUE_MAX must be at least 1 (from {source['PRINT_QUEUE_MAX']})")
     try:
         from zoneinfo import ZoneInfo
         ZoneInfo(config["TIMEZONE"])

@@ -1,8 +1,9 @@
 """The kiosk's printer: what the app calls to print tickets, see printer status and reprint.
 
-The app stores a ticket first, then calls `print_ticket`, which returns a job id at once; the
-hardware package renders, encodes and sends it on a background worker that retries while the
-printer is offline or out of paper. Nothing here ever waits on the printer or raises because of it.
+The app stores a ticket first, then calls `print_ticket`, which writes the job to the durable print
+spool and returns its id at once; a print worker process (hardware.worker) renders, encodes and
+sends it, retrying while the printer is offline or out of paper. Rendering never runs in the
+server process, and nothing here waits on the printer or raises because of it.
 """
 
 from __future__ import annotations
@@ -10,28 +11,32 @@ from __future__ import annotations
 import collections
 import logging
 import pathlib
+import tempfile
 import threading
+import time
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from hardware import Document, ShapingUnavailable, TicketSlip, check_shaping, parse_printer_url, ticket_document
-from hardware.queue import PrintQueue
+from hardware import Document, ShapingUnavailable, TicketSlip, check_shaping
 from hardware.samples import sample_slip
+from hardware.spooler import DEFAULT_MAX_PENDING, Spooler
 from kiosk.clock import SystemClock, iso
 
 log = logging.getLogger(__name__)
 
 # Slips kept for reprinting from the attendant console, most recent last.
 REPRINT_HISTORY = 500
+# print-test waits at most this long beyond --wait for the worker's first look at the printer.
+FIRST_CHECK_S = 10.0
 
 
 class KioskPrinter:
-    """One configured printer with its print queue."""
+    """One configured printer with its spool and print worker."""
 
-    def __init__(self, queue: PrintQueue, display_url: str):
-        """Wrap a print queue; use make_printer() to build one from a printer URL."""
+    def __init__(self, queue: Spooler, display_url: str):
+        """Wrap a spooler; use make_printer() to build one from a printer URL."""
         self._queue = queue
         self.url = display_url
         self._slips: collections.OrderedDict[str, TicketSlip] = collections.OrderedDict()
@@ -40,13 +45,17 @@ class KioskPrinter:
     @property
     def kind(self) -> str:
         """The transport kind: preview, tcp, usb, serial, file or cups."""
-        return self._queue.transport.kind
+        return self._queue.kind
 
     def print_ticket(self, slip: TicketSlip) -> str:
-        """Queue a ticket for printing and return its job id without waiting for the printer."""
+        """Spool a ticket for printing and return its job id without waiting for the printer.
+
+        When the spool is full the job is refused (job_state "refused", logged and counted in the
+        status) and the id is still returned: the ticket is stored and on screen already.
+        """
         if not isinstance(slip, TicketSlip):
             raise TypeError(f"print_ticket needs a hardware.TicketSlip, not {type(slip).__name__}")
-        job_id = self._queue.submit(ticket_document(slip))
+        job_id = self._queue.submit(slip)
         with self._lock:
             self._slips[job_id] = slip
             while len(self._slips) > REPRINT_HISTORY:
@@ -73,11 +82,11 @@ class KioskPrinter:
         return self.print_ticket(slip)
 
     def job_state(self, job_id: str) -> str | None:
-        """'pending', 'printed' or 'failed' for a recent job, None when unknown."""
+        """'pending', 'printed', 'failed' or 'refused' for a recent job, None when unknown."""
         return self._queue.job_state(job_id)
 
     def status(self) -> dict:
-        """Last known printer status and queue counts, for the attendant and supervisor screens."""
+        """Last known printer status, spool counts and the worker, for the attendant and supervisor screens."""
         snap = self._queue.snapshot()
         checked_at = snap.printer.checked_at
         return {
@@ -86,38 +95,51 @@ class KioskPrinter:
             "pending": snap.pending + snap.spooled,
             "printed": snap.printed,
             "failed": snap.failed,
+            "refused": snap.refused,
+            "limit": snap.limit,
+            "full": snap.full,
             "last_error": snap.last_error,
             "checked_at": iso(checked_at) if checked_at else None,
             "last_printed_at": iso(snap.last_printed_at) if snap.last_printed_at else None,
+            "worker": snap.worker,
+            "worker_pid": snap.worker_pid,
+            "worker_restarts": snap.worker_restarts,
             "url": self.url,
             "kind": self.kind,
         }
 
+    @property
+    def worker_pid(self) -> int | None:
+        """The print worker's process id while it runs (logs, tests that kill it)."""
+        return self._queue.worker_pid
+
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until every queued job has been handed to the printer (tests, print-test command)."""
+        """Wait until every spooled job has been handed to the printer (tests, print-test command)."""
         return self._queue.wait_idle(timeout)
 
     def close(self, timeout: float = 5.0) -> list[str]:
-        """Stop the worker after trying to print what is queued for up to `timeout` s.
+        """Stop the worker after letting it print for up to `timeout` s.
 
-        Returns the ids of the jobs left unprinted; they are also logged.
+        Returns the ids of the jobs left unprinted; they are logged and stay in the spool, so they
+        print when a printer is made on the same data directory again (the kiosk's next start).
         """
         return self._queue.close(timeout)
 
 
 def make_printer(url: str | None, data_dir: pathlib.Path, *, clock=None, retry_initial_s: float = 0.5,
-                 retry_max_s: float = 30.0, poll_interval_s: float = 30.0) -> KioskPrinter:
+                 retry_max_s: float = 30.0, poll_interval_s: float = 30.0, max_pending: int = DEFAULT_MAX_PENDING,
+                 spool_dir: pathlib.Path | None = None) -> KioskPrinter:
     """Build the printer named by a printer URL (None or "" means preview://).
 
-    Raises ValueError naming the bad part of an invalid URL. Touches no device: the first
-    status check happens on the worker when the printer is first used.
+    Jobs are spooled in DATA_DIR/print-spool (or `spool_dir`); at most `max_pending` wait at once.
+    Raises ValueError naming the bad part of an invalid URL or setting. Touches no device, and
+    starts the print worker only when jobs from before a restart are waiting in the spool; otherwise
+    the first job or status check starts it.
     """
-    config = parse_printer_url(url)
-    clock = clock or SystemClock()
-    transport = config.open(pathlib.Path(data_dir), now=clock.now)
-    queue = PrintQueue(transport, config.profile, now=clock.now, retry_initial_s=retry_initial_s,
-                       retry_max_s=retry_max_s, poll_interval_s=poll_interval_s, name=config.display_url)
-    return KioskPrinter(queue, config.display_url)
+    queue = Spooler(url, pathlib.Path(data_dir), spool_dir=spool_dir, clock=clock or SystemClock(),
+                    max_pending=max_pending, retry_initial_s=retry_initial_s, retry_max_s=retry_max_s,
+                    poll_interval_s=poll_interval_s)
+    return KioskPrinter(queue, queue.name)
 
 
 @click.command("print-test")
@@ -138,14 +160,32 @@ def print_test_command(printer_url: str | None, lang: str, wait_s: float) -> Non
         check_shaping()
     except ShapingUnavailable as exc:
         raise click.ClickException(str(exc)) from None
+    # A spool of its own: the test ticket must neither wait behind nor print among the kiosk's
+    # tickets, and must not be left behind to print at the kiosk's next start.
+    spool = tempfile.TemporaryDirectory(prefix="kiosk-print-test-")
     try:
-        printer = make_printer(url, data_dir)
+        printer = make_printer(url, data_dir, spool_dir=pathlib.Path(spool.name))
     except ValueError as exc:
+        spool.cleanup()
         raise click.BadParameter(str(exc), param_hint="--printer / PRINTER_URL") from None
+    try:
+        _print_sample(printer, data_dir, lang, wait_s)
+    finally:
+        spool.cleanup()
+
+
+def _print_sample(printer: KioskPrinter, data_dir: pathlib.Path, lang: str, wait_s: float) -> None:
+    """Print the sample ticket, report, and exit 1 when it did not reach the printer."""
     job_id = printer.print_ticket(sample_slip(lang, number="T-001"))
     click.echo(f"printer {printer.url}: sample {lang} ticket queued as job {job_id}")
     done = printer.wait_idle(wait_s)
     info = printer.status()
+    # The worker is a process of its own: a short --wait may end before it even looked at the
+    # printer, and "unknown" would tell the technician nothing.
+    deadline = time.monotonic() + FIRST_CHECK_S
+    while not done and info["checked_at"] is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        info = printer.status()
     left = printer.close(timeout=0)
     click.echo(f"status: {info['state']} ({info['detail']})")
     if done and printer.job_state(job_id) == "printed":

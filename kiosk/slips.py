@@ -15,7 +15,7 @@ from flask_babel import force_locale, gettext, ngettext
 
 from hardware import TicketSlip
 from kiosk.clock import parse_iso
-from kiosk.web.screens import LOCALES, digits
+from kiosk.i18n.locales import LOCALES, digits
 
 log = logging.getLogger(__name__)
 

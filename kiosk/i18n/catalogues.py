@@ -22,13 +22,14 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
+from kiosk.i18n.locales import LOCALES
+
 log = logging.getLogger(__name__)
 
 I18N_DIR = Path(__file__).resolve().parent
 ROOT = I18N_DIR.parent.parent
 DOMAIN = "messages"
 LANGS = ("ar", "ckb", "en")
-CATALOGUE_LOCALES = {"ar": "ar_IQ", "ckb": "ckb", "en": "en"}
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None,
             "lazy_ngettext": (1, 2), "pgettext": ((1, "c"), 2), "npgettext": ((1, "c"), 2, 3),
             "N_": None, "tri": None}
@@ -66,7 +67,7 @@ def extract() -> Catalog:
 def read(lang: str) -> Catalog:
     """A language's .po catalogue."""
     with open(po_path(lang), "rb") as fh:
-        return read_po(fh, locale=CATALOGUE_LOCALES[lang], domain=DOMAIN)
+        return read_po(fh, locale=LOCALES[lang], domain=DOMAIN)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -101,7 +102,7 @@ def write(lang: str, catalog: Catalog) -> None:
     catalog.copyright_holder = "the kiosk project"
     catalog.msgid_bugs_address = ""
     catalog.last_translator = "not yet reviewed by a native speaker (docs/translations.md)"
-    catalog.language_team = f"{CATALOGUE_LOCALES[lang]} (docs/translations.md)"
+    catalog.language_team = f"{LOCALES[lang]} (docs/translations.md)"
     buffer = io.BytesIO()
     write_po(buffer, catalog, width=0, sort_output=True, include_previous=False)
     _atomic_write(po_path(lang), fix_plural_header(lang, buffer.getvalue().decode("utf-8")).encode("utf-8"))
@@ -120,7 +121,7 @@ def update() -> dict[str, int]:
             catalog.update(template, update_header_comment=False)
             catalog.obsolete.clear()  # translations of removed messages stay in git history
         else:
-            catalog = Catalog(locale=CATALOGUE_LOCALES[lang], domain=DOMAIN, project="kiosk", charset="utf-8")
+            catalog = Catalog(locale=LOCALES[lang], domain=DOMAIN, project="kiosk", charset="utf-8")
             catalog.update(template)
         write(lang, catalog)
         result[lang] = len(missing(lang, template))

@@ -12,7 +12,6 @@ Decisions:
 """
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import hmac
@@ -24,7 +23,6 @@ import secrets
 import threading
 from pathlib import Path
 
-from babel import Locale
 from flask import Blueprint, Flask, Response, current_app, request, send_from_directory, session, url_for
 from flask_babel import Babel, force_locale, format_datetime, get_locale, gettext, lazy_gettext, ngettext
 from markupsafe import Markup
@@ -33,11 +31,11 @@ from werkzeug.security import safe_join
 
 from kiosk.clock import parse_iso
 from kiosk.domain.errors import KioskError
+from kiosk.i18n.locales import LOCALES, arabic_indic, locale_info
+from kiosk.i18n.locales import digits as lang_digits
 
 log = logging.getLogger(__name__)
 
-LOCALES = {"ar": "ar_IQ", "ckb": "ckb", "en": "en"}
-LANGUAGE_NAMES = {"ar": "العربية", "ckb": "کوردی", "en": "English"}
 I18N_DIR = Path(__file__).resolve().parent.parent / "i18n"
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
@@ -50,7 +48,6 @@ HTMX_CONFIG = ('{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTa
                '"refreshOnHistoryMiss":true,"historyEnabled":false,"defaultSettleDelay":0}')
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 COMPRESSIBLE = (".js", ".css", ".svg", ".json", ".txt", ".html")
-ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 
 
 class CsrfFailed(KioskError):
@@ -73,23 +70,11 @@ def select_locale() -> str:
     return LOCALES[current_lang()]
 
 
-@functools.lru_cache(maxsize=None)
-def locale_info(lang: str) -> dict:
-    """`lang` attribute value, direction and numbering of one of our languages."""
-    loc = Locale.parse(LOCALES[lang])
-    return {"code": lang, "html_lang": str(loc).replace("_", "-"), "dir": loc.text_direction,
-            "native_digits": loc.default_numbering_system == "arab", "name": LANGUAGE_NAMES[lang]}
-
-
 def digits(value, lang: str | None = None):
-    """Digits in the locale's numbering system (Arabic-Indic for ar_IQ and ckb); keeps Markup safe."""
-    info = locale_info(lang) if lang else None
-    native = info["native_digits"] if info else get_locale().default_numbering_system == "arab"
-    if not native:
-        return value
-    if isinstance(value, Markup):
-        return Markup(str(value).translate(ARABIC_INDIC))
-    return str(value).translate(ARABIC_INDIC)
+    """Digits in the numbering system of `lang`, else of the request's locale; keeps Markup safe."""
+    if lang:
+        return lang_digits(value, lang)
+    return arabic_indic(value) if get_locale().default_numbering_system == "arab" else value
 
 
 def bdi(value) -> Markup:

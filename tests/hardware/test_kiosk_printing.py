@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 
 import pytest
 from flask import Flask
@@ -58,6 +59,9 @@ def test_unwritable_preview_directory_keeps_the_job_until_it_is_fixed(kiosk_prin
     printer = kiosk_printer(None)
     job_id = printer.print_ticket(SLIPS["ar"])
     assert not printer.wait_idle(0.5)
+    deadline = time.monotonic() + 10  # the worker is a process of its own: it starts, then tries
+    while printer.status()["state"] != "error" and time.monotonic() < deadline:
+        time.sleep(0.02)
     status = printer.status()
     assert status["state"] == "error" and "cannot write preview" in status["last_error"]
     assert printer.job_state(job_id) == "pending"

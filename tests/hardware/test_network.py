@@ -152,7 +152,10 @@ def test_burst_while_silent_prints_every_ticket_once_in_order(double, kiosk_prin
     printer = kiosk_printer(double.url)
     ids = [printer.print_ticket(slip_numbered(n)) for n in range(1, 31)]
     assert len(set(ids)) == 30
-    time.sleep(1.0)  # at least one attempt times out against the silent printer
+    # At least one attempt times out against the silent printer; the worker process starts first.
+    deadline = time.monotonic() + 10
+    while printer.status()["state"] in ("unknown", "online") and time.monotonic() < deadline:
+        time.sleep(0.02)
     status = printer.status()
     assert status["pending"] == 30 and status["printed"] == 0 and status["state"] == "offline"
     assert double.jobs == []
