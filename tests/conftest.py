@@ -3,6 +3,7 @@ and a guard that fails any test trying to reach an address outside this machine.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import threading
 from pathlib import Path
@@ -54,7 +55,11 @@ def browser():
     from playwright.sync_api import sync_playwright
     assert Path(CHROMIUM).exists(), "Debian's chromium is required at /usr/bin/chromium (./run test installs it)"
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # the browser is the citizen's device: it reads the real clock, never a time-shifting
+        # preload (under faketime Chromium's network stack stalls); pages that need the system's time
+        # get it through Playwright's clock
+        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env=env)
         yield chromium
         chromium.close()
 
