@@ -127,7 +127,15 @@ def staff_required(*roles: str):
 
 def safe_next(target: str | None) -> bool:
     """Only local paths (never `//host` or a scheme) may be redirect targets after login."""
-    return bool(target) and target.startswith("/") and not target.startswith("//") and "\\" not in target
+    if not target or len(target) > 2048 or not target.startswith("/") or target.startswith("//"):
+        return False
+    # Browsers drop tabs and newlines inside URLs and read a backslash as a slash, so "/\t/evil"
+    # and "/\\evil" both lead off the host; CR/LF would also break the Location header. Refuse any
+    # control, space or backslash character rather than trying to clean them.
+    if any(not ch.isprintable() or ch.isspace() or ch == "\\" for ch in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
 
 
 def _home_for(role: str) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from kiosk.domain.errors import KioskError
@@ -42,9 +42,11 @@ def register(app: Flask) -> None:
         code = _HTTP_CODES.get(exc.code, "http_error")
         message = {413: f"the request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"}.get(
             exc.code, exc.description or exc.name)
-        response = error_response(code, message, exc.code)
+        # error_response gives (body, status) where the body is a str for pages: make a response
+        # before adding headers, else a wrong method on any page became a 500
+        response = make_response(error_response(code, message, exc.code))
         if exc.code == 405 and exc.valid_methods:
-            response[0].headers["Allow"] = ", ".join(exc.valid_methods)
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
 
     @app.errorhandler(StoreError)

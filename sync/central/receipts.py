@@ -343,7 +343,8 @@ def live_status():
         return _status_error(413, "payload_too_large", f"at most {MAX_STATUS_BODY} bytes")
     try:
         body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: 4 KB of "[[[[..." is enough to exhaust the parser's stack
         return _status_error(400, "bad_request", "the body must be JSON")
     if not isinstance(body, dict) or set(body) != {"qr_text"} or not isinstance(body["qr_text"], str):
         return _status_error(422, "validation_failed", 'send {"qr_text": "HTTPS://.../R#..."}')
