@@ -24,6 +24,7 @@ DEFAULTS: dict = {
     "TOKEN_TTL_MIN": 12 * 60,         # API bearer tokens
     "TICKET_RATE_PER_MIN": 60,        # tickets per minute from one terminal address
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    "TRUSTED_PROXIES": 0,             # reverse proxies in front of the kiosk whose X-Forwarded-* count
     "SECRET_KEY": None,               # default: generated once into <data>/secret.key
     "COMPACT_EVERY": 5000,            # commits between automatic snapshots
     "INBOX_POLL_S": 5,                # seconds between looks for configuration pulled from central
@@ -32,7 +33,7 @@ DEFAULTS: dict = {
 }
 
 _INT_KEYS = ("PRIORITY_RATIO", "MAX_WAIT_MIN", "IDLE_RESET_S", "STAFF_IDLE_MIN", "TOKEN_TTL_MIN",
-             "TICKET_RATE_PER_MIN", "MAX_CONTENT_LENGTH", "COMPACT_EVERY")
+             "TICKET_RATE_PER_MIN", "MAX_CONTENT_LENGTH", "COMPACT_EVERY", "TRUSTED_PROXIES")
 _SECONDS_KEYS = ("INBOX_POLL_S", "SSE_HEARTBEAT_S", "SSE_MAX_AGE_S")
 
 

@@ -391,6 +391,12 @@ def authenticate(c: Centre, staff_id: str, pin: str) -> dict:
     return doc
 
 
+def audit_staff_action(c: Centre, *, by: str, action: str, target: str, detail: dict | None = None) -> None:
+    """Record an account action (sign out everywhere, unlock) in the audit chain."""
+    with c.store.lock, c.store.transaction():
+        _audit(c, by, action, target, detail or {})
+
+
 def require_role(staff: dict, *roles: str) -> None:
     """Forbidden unless the staff member has one of `roles`."""
     if staff.get("role") not in roles:

@@ -95,11 +95,11 @@ def staff_required(*roles: str):
             header = request.headers.get("Authorization", "")
             if not header.startswith("Bearer "):
                 raise Unauthorized("missing bearer token")
-            claims = kiosk().tokens.read(header[7:].strip())
-            if claims is None:
+            record = kiosk().sessions.get(header[7:].strip(), kind="api")
+            if record is None:
                 raise Unauthorized("invalid or expired token")
-            staff = kiosk().centre.store.get("staff", claims["s"])
-            if not staff or not staff.get("active", True) or pin_fingerprint(staff["pin_hash"]) != claims["p"]:
+            staff = kiosk().centre.store.get("staff", record.staff)
+            if not staff or not staff.get("active", True) or pin_fingerprint(staff["pin_hash"]) != record.fingerprint:
                 raise Unauthorized("invalid or expired token")
             if roles:
                 services.require_role(staff, *roles)
@@ -166,9 +166,10 @@ def token():
     if not limiter.allow("login:" + (request.remote_addr or "?"), 20):
         raise RateLimited("too many login attempts; wait a minute")
     staff = services.authenticate(kiosk().centre, data["staff"], data["pin"])
-    state = kiosk()
-    expires = state.clock.now().timestamp() + state.tokens.ttl_s
-    return jsonify({"token": state.tokens.issue(staff), "role": staff["role"],
+    # an opaque id of a server-side session: revoked by a PIN change or "sign out everywhere"
+    token, record = kiosk().sessions.start(staff, kind="api", address=request.remote_addr or "")
+    expires = kiosk().sessions.expires_at(record)
+    return jsonify({"token": token, "role": staff["role"],
                     "expires_at": iso(dt.datetime.fromtimestamp(expires, dt.timezone.utc))})
 
 

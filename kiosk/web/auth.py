@@ -1,9 +1,12 @@
 """Staff sessions for the screens: PIN login (argon2 through services.authenticate), idle timeout
 and role checks. The citizen kiosk and the hall display never log in, so they never reach these.
 
-The session keeps the staff id, role and a fingerprint of the PIN hash (a changed PIN ends every
-session) and the time of the last thing the staff member did. Live refreshes (SSE-triggered htmx
-GETs and polling) are not activity, otherwise an unattended console would never time out.
+The session cookie carries only a random session id (and the language and CSRF token); the session
+itself lives on the server (kiosk.security.StaffSessions), so logging out, a changed PIN, the
+supervisor's "sign out everywhere" and the idle timeout end it for every copy of the cookie. Each
+request also checks the staff record: a PIN changed (by anyone, or pulled from central) or a
+deactivated account ends the session. Live refreshes (SSE-triggered htmx GETs and polling) are not
+activity, otherwise an unattended console would never time out.
 """
 from __future__ import annotations
 
@@ -13,12 +16,13 @@ from functools import wraps
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, g, make_response, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 
 from kiosk import services
 from kiosk.app import kiosk
 from kiosk.domain.errors import Forbidden, KioskError, Unauthorized
-from kiosk.security import pin_fingerprint
+from kiosk.security import StaffSessions, pin_fingerprint
 from kiosk.web import htmx
 from kiosk.web.api import limiter
 
@@ -26,8 +30,19 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("auth", __name__, url_prefix="/staff")
 
-STAFF_KEYS = ("staff", "staff_role", "staff_fp", "staff_seen_at", "counter")
+# what a staff session leaves in the cookie (older versions kept the staff id and role there)
+STAFF_KEYS = ("sid", "counter", "staff", "staff_role", "staff_fp", "staff_seen_at")
 LOGIN_ATTEMPTS_PER_MIN = 20
+
+
+class KioskSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie, marked Secure whenever this request arrived over HTTPS (directly, or
+    through TRUSTED_PROXIES that say so), so a cookie set over HTTPS is never sent over plain HTTP,
+    while a centre that runs plain HTTP on its LAN keeps working."""
+
+    def get_cookie_secure(self, app) -> bool:
+        """Secure for HTTPS requests (or when SESSION_COOKIE_SECURE forces it)."""
+        return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
 
 
 def to_ascii_digits(text: str) -> str:
@@ -35,42 +50,41 @@ def to_ascii_digits(text: str) -> str:
     return "".join(str(unicodedata.digit(ch)) if ch.isdigit() else ch for ch in text)
 
 
-def _now_ts() -> float:
-    """The app clock's current time as a UTC epoch."""
-    return kiosk().clock.now().timestamp()
-
-
-def _idle_s() -> int:
-    """The staff idle timeout in seconds."""
-    return int(kiosk().app.config["STAFF_IDLE_MIN"]) * 60
+def sessions() -> StaffSessions:
+    """The app's server-side staff sessions."""
+    return kiosk().sessions
 
 
 def end_session(reason: str) -> None:
-    """Forget the staff member (the language choice stays)."""
-    if session.get("staff"):
-        log.info("staff session of %s ended: %s", session.get("staff"), reason)
+    """End the staff session on the server and forget it in the cookie (the language stays)."""
+    record = g.pop("staff_session", None)
+    if sessions().end(session.get("sid")) or record is not None:
+        log.info("staff session of %s ended: %s", record.staff if record else "?", reason)
     for key in STAFF_KEYS:
         session.pop(key, None)
 
 
 def current_staff() -> dict | None:
-    """The logged-in staff document, or None (an idle or revoked session is ended here)."""
+    """The logged-in staff document, or None (an idle, ended or revoked session is ended here)."""
     if "staff_doc" in g:
         return g.staff_doc
     staff = None
-    staff_id = session.get("staff")
-    if staff_id:
-        doc = kiosk().centre.store.get("staff", staff_id)
-        seen_at = session.get("staff_seen_at")
-        if (doc is None or not doc.get("active", True)
-                or pin_fingerprint(doc["pin_hash"]) != session.get("staff_fp")):
-            end_session("staff record changed")
+    token = session.get("sid")
+    if token:
+        record = sessions().get(token, kind="screen")
+        doc = kiosk().centre.store.get("staff", record.staff) if record else None
+        if record is None:
+            end_session("idle, ended elsewhere or unknown")
             g.session_expired = True
-        elif not isinstance(seen_at, (int, float)) or _now_ts() - seen_at > _idle_s():
-            end_session("idle timeout")
+        elif doc is None or not doc.get("active", True) or pin_fingerprint(doc["pin_hash"]) != record.fingerprint:
+            g.staff_session = record
+            end_session("staff record changed")
             g.session_expired = True
         else:
             staff = doc
+            g.staff_session = record
+    elif any(key in session for key in STAFF_KEYS[2:]):
+        end_session("cookie of an older version")  # sessions kept in the cookie are not trusted
     g.staff_doc = staff
     return staff
 
@@ -119,7 +133,7 @@ def staff_required(*roles: str):
             if roles and staff.get("role") not in roles:
                 raise Forbidden(f"this needs the role {' or '.join(roles)}")
             if _is_activity():
-                session["staff_seen_at"] = _now_ts()
+                sessions().touch(session["sid"])
             return view(*args, **kwargs)
         return wrapper
     return decorate
@@ -169,8 +183,8 @@ def do_login():
                                error=_("Wrong name or PIN.")), 401
     end_session("new login")
     rotate_csrf_token()
-    session.update({"staff": staff["id"], "staff_role": staff["role"],
-                    "staff_fp": pin_fingerprint(staff["pin_hash"]), "staff_seen_at": _now_ts()})
+    # a new id at every login: an id planted in the browser before login is never promoted
+    session["sid"], _record = sessions().start(staff, kind="screen", address=request.remote_addr or "")
     log.info("staff %s logged in on the screens", staff["id"])
     return htmx.redirect(target if safe_next(target) else _home_for(staff["role"]))
 

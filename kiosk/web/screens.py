@@ -341,8 +341,6 @@ def register(app: Flask) -> None:
     from kiosk.web import admin, auth, cases, counter, display, kiosk as kiosk_screen, sse
 
     catalogues.ensure_compiled()
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(I18N_DIR)
     app.config["BABEL_DEFAULT_LOCALE"] = LOCALES[app.config["DEFAULT_LANGUAGE"]]
     app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["TIMEZONE"]
