@@ -12,7 +12,7 @@ from flask import Flask, current_app
 from kiosk import config as config_mod
 from kiosk.clock import SystemClock
 from kiosk.events import Broker
-from kiosk.security import StaffSessions
+from kiosk.security import LoginThrottle, StaffSessions
 from kiosk.store import Store
 from kiosk.store.journal import write_atomic
 
@@ -31,6 +31,7 @@ class KioskState:
         self.clock = clock or SystemClock()
         self.events = Broker()
         self.sessions = StaffSessions(app.config, self.clock)
+        self.logins = LoginThrottle(self.clock)
         self._store = store
         self._printer = printer
         self._centre = None

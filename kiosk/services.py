@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import re
 import threading
 from dataclasses import dataclass, field
@@ -14,12 +15,12 @@ from zoneinfo import ZoneInfo
 
 from kiosk.clock import iso, parse_iso
 from kiosk.domain import audit, policy
-from kiosk.domain.errors import (Forbidden, NotFound, ServiceUnavailable,
+from kiosk.domain.errors import (Forbidden, NotFound, RateLimited, ServiceUnavailable,
                                  Unauthorized, UnknownService, ValidationFailed)
 from kiosk.domain.tickets import TRANSITIONS, State, new_ticket, transition
 from kiosk.events import Broker
 from kiosk.ids import new_ulid
-from kiosk.security import hash_pin, verify_pin
+from kiosk.security import dummy_pin_hash, hash_pin, verify_pin
 from kiosk.store import Store
 from kiosk.store.queue import TicketRepository
 
@@ -382,13 +383,37 @@ _PIN = re.compile(r"[0-9]{4,12}")
 
 def authenticate(c: Centre, staff_id: str, pin: str) -> dict:
     """The staff document for a correct name and PIN; Unauthorized otherwise (same message either way)."""
-    doc = c.store.get("staff", staff_id) if isinstance(staff_id, str) else None
-    pin_ok = isinstance(pin, str) and doc is not None and doc.get("active", True) and verify_pin(doc["pin_hash"], pin)
-    if not pin_ok:
+    doc = c.store.get("staff", staff_id) if isinstance(staff_id, str) and staff_id else None
+    # An unknown name is checked against a dummy hash of the same cost, so that the time of the
+    # refusal does not say whether the name exists.
+    if doc is not None:
+        target = doc["pin_hash"]
+    else:
+        target = dummy_pin_hash(next((d["pin_hash"] for d in c.store.all("staff") if d.get("pin_hash")), None))
+    pin_ok = verify_pin(target, pin if isinstance(pin, str) else "")
+    if not (pin_ok and doc is not None and doc.get("active", True)):
         raise Unauthorized("wrong name or PIN")
     with c.store.transaction():
         _audit(c, doc["id"], "login", doc["id"], {})
     return doc
+
+
+def login(c: Centre, logins, staff_id: str, pin: str, *, address: str) -> dict:
+    """`authenticate` behind the login throttle (kiosk.domain.throttle): while the name or the
+    address is locked nothing is checked and RateLimited says how long to wait."""
+    staff_id = staff_id if isinstance(staff_id, str) else ""
+    wait = logins.wait_s(staff_id, address)
+    if wait > 0:
+        raise RateLimited("too many wrong PINs for this name or from this address; try again later",
+                          retry_after_s=math.ceil(wait))
+    try:
+        staff = authenticate(c, staff_id, pin)
+    except Unauthorized:
+        logins.failed(staff_id, address)
+        log.info("wrong PIN or unknown name from %s", address)
+        raise
+    logins.succeeded(staff_id)
+    return staff
 
 
 def audit_staff_action(c: Centre, *, by: str, action: str, target: str, detail: dict | None = None) -> None:

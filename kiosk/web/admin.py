@@ -39,26 +39,29 @@ def sync_status() -> dict | None:
         return {"last_error": str(exc)}
 
 
-def accounts() -> list[dict]:
-    """Every staff member with their live sessions (screens and API tokens)."""
-    live: dict[str, list] = {}
+def accounts() -> tuple[list[dict], list[dict]]:
+    """Every staff member with their live sessions and lock, and the other locked names and
+    addresses (someone guessing names, or a device that typed wrong PINs)."""
+    live: dict[str, int] = {}
     for record in kiosk().sessions.active():
-        live.setdefault(record.staff, []).append(record)
+        live[record.staff] = live.get(record.staff, 0) + 1
+    locks = {(x["kind"], x["key"]): x for x in kiosk().logins.locked()}
     out = []
     for doc in sorted(kiosk().centre.store.all("staff"), key=lambda d: d["id"]):
-        mine = live.get(doc["id"], [])
+        lock = locks.pop(("account", doc["id"]), None)
         out.append({"id": doc["id"], "name": doc.get("display_name") or doc["id"], "role": doc.get("role"),
-                    "active": doc.get("active", True), "sessions": len(mine)})
-    return out
+                    "active": doc.get("active", True), "sessions": live.get(doc["id"], 0), "lock": lock})
+    return out, list(locks.values())
 
 
 def _overview(notice: str | None = None, error: str | None = None, *, account_notice: str | None = None) -> dict:
     """Everything the supervisor view shows."""
     centre = kiosk().centre
     data = services.overview(centre)
+    staff_accounts, other_locks = accounts()
     return {"overview": data, "printer": printer_info(), "sync": sync_status(), "sync_fields": SYNC_FIELDS,
-            "notice": notice, "error": error, "staff": current_staff(), "accounts": accounts(),
-            "account_notice": account_notice}
+            "notice": notice, "error": error, "staff": current_staff(), "accounts": staff_accounts,
+            "other_locks": other_locks, "account_notice": account_notice}
 
 
 @bp.get("")
@@ -105,3 +108,17 @@ def sign_out_everywhere(staff_id):
         return htmx.redirect(url_for("auth.login"))
     return htmx.render("admin/index.html", "accounts",
                        **_overview(account_notice=_("%(name)s is signed out everywhere.") % {"name": staff_id}))
+
+
+@bp.post("/locks")
+@staff_required("supervisor")
+def unlock():
+    """Let a locked name or address try again at once (the supervisor vouches for the person)."""
+    kind, key = request.form.get("kind") or "", request.form.get("key") or ""
+    if kind not in ("account", "address") or not kiosk().logins.unlock(kind, key):
+        return htmx.render("admin/index.html", "accounts", **_overview(
+            account_notice=_("This name or device was not locked (any more).")))
+    services.audit_staff_action(kiosk().centre, by=current_staff()["id"], action="login_unlock",
+                                target=key[:128], detail={"kind": kind})
+    return htmx.render("admin/index.html", "accounts", **_overview(account_notice=_("%(name)s may log in again.")
+                                                                  % {"name": key[:128]}))

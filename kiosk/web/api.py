@@ -163,9 +163,8 @@ def display():
 def token():
     """Exchange a staff name and PIN for a bearer token."""
     data = body({"staff": str, "pin": str}, required=("staff", "pin"))
-    if not limiter.allow("login:" + (request.remote_addr or "?"), 20):
-        raise RateLimited("too many login attempts; wait a minute")
-    staff = services.authenticate(kiosk().centre, data["staff"], data["pin"])
+    staff = services.login(kiosk().centre, kiosk().logins, data["staff"], data["pin"],
+                           address=request.remote_addr or "")
     # an opaque id of a server-side session: revoked by a PIN change or "sign out everywhere"
     token, record = kiosk().sessions.start(staff, kind="api", address=request.remote_addr or "")
     expires = kiosk().sessions.expires_at(record)

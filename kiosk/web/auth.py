@@ -21,10 +21,9 @@ from flask_babel import gettext as _
 
 from kiosk import services
 from kiosk.app import kiosk
-from kiosk.domain.errors import Forbidden, KioskError, Unauthorized
+from kiosk.domain.errors import Forbidden, KioskError, RateLimited, Unauthorized
 from kiosk.security import StaffSessions, pin_fingerprint
 from kiosk.web import htmx
-from kiosk.web.api import limiter
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,6 @@ bp = Blueprint("auth", __name__, url_prefix="/staff")
 
 # what a staff session leaves in the cookie (older versions kept the staff id and role there)
 STAFF_KEYS = ("sid", "counter", "staff", "staff_role", "staff_fp", "staff_seen_at")
-LOGIN_ATTEMPTS_PER_MIN = 20
 
 
 class KioskSessionInterface(SecureCookieSessionInterface):
@@ -169,15 +167,20 @@ def login():
 @bp.post("/login")
 def do_login():
     """Check the name and PIN; start a staff session."""
-    from kiosk.web.screens import rotate_csrf_token
+    from kiosk.web.screens import minutes, rotate_csrf_token
     staff_id = (request.form.get("staff") or "").strip()
     pin = to_ascii_digits(request.form.get("pin") or "")
     target = request.form.get("next") or ""
-    if not limiter.allow("screen-login:" + (request.remote_addr or "?"), LOGIN_ATTEMPTS_PER_MIN):
-        return render_template("auth/login.html", next=target, expired=False,
-                               error=_("Too many attempts. Wait a minute and try again.")), 429
     try:
-        staff = services.authenticate(kiosk().centre, staff_id, pin)
+        staff = services.login(kiosk().centre, kiosk().logins, staff_id, pin, address=request.remote_addr or "")
+    except RateLimited as exc:
+        wait = exc.details["retry_after_s"]
+        response = make_response(render_template(
+            "auth/login.html", next=target, expired=False,
+            error=_("Too many wrong attempts. Try again in %(wait)s, or ask the supervisor to unlock "
+                    "your name.", wait=minutes(wait))), 429)
+        response.headers["Retry-After"] = str(wait)
+        return response
     except Unauthorized:
         return render_template("auth/login.html", next=target, expired=False,
                                error=_("Wrong name or PIN.")), 401

@@ -35,7 +35,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(KioskError)
     def kiosk_error(exc: KioskError):
         extra = {k: v for k, v in exc.details.items() if k == "fields"}
-        return error_response(exc.code, exc.message, exc.status, **extra)
+        response = make_response(error_response(exc.code, exc.message, exc.status, **extra))
+        if "retry_after_s" in exc.details:
+            response.headers["Retry-After"] = str(exc.details["retry_after_s"])
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -1,5 +1,5 @@
 """Operator commands: `flask --app sync.central db-upgrade | add-centre | enroll | revoke |
-config-load | export | add-operator | devices`."""
+config-load | export | add-operator | devices | locked | unlock`."""
 from __future__ import annotations
 
 import datetime as dt
@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sync import protocol
-from sync.central import auth, db, feed
+from sync.central import auth, db, feed, logins
 from sync.central.errors import CentralError
 from sync.central.export import export_tickets
 from sync.central.models import Centre, Device, DeviceCursor, Operator
@@ -209,9 +209,33 @@ def devices_command(centre):
                        f"offset {offset}")
 
 
+@click.command("locked")
+@with_appcontext
+def locked_command():
+    """List operator names and addresses locked after wrong passwords."""
+    central = _central()
+    with central.engine.connect() as conn:
+        rows = logins.locked(conn, central.clock.now())
+    for row in rows:
+        click.echo(f"{row['kind']:8} {row['key']}  {int(row['wait_s'] // 60) + 1} min")
+    if not rows:
+        click.echo("nothing is locked")
+
+
+@click.command("unlock")
+@click.argument("name")
+@click.option("--address", is_flag=True, help="NAME is a client address, not an operator name")
+@with_appcontext
+def unlock_command(name, address):
+    """Let a locked operator name (or address) sign in again at once."""
+    with _central().engine.begin() as conn:
+        found = logins.unlock(conn, "address" if address else "account", name)
+    click.echo(f"{name} may sign in again" if found else f"{name} was not locked")
+
+
 def register(app: Flask) -> None:
     """Add the operator commands to `flask --app sync.central`."""
     for command in (db_upgrade_command, add_centre_command, enroll_command, revoke_command,
                     reset_cursor_command, config_load_command, export_command, add_operator_command,
-                    devices_command):
+                    devices_command, locked_command, unlock_command):
         app.cli.add_command(command)
