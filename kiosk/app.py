@@ -14,7 +14,7 @@ from kiosk.clock import SystemClock
 from kiosk.events import Broker
 from kiosk.security import LoginThrottle, StaffSessions
 from kiosk.store import Store
-from kiosk.store.journal import write_atomic
+from kiosk.store.journal import private_dir, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def _secret_key(data_dir: Path) -> str:
     try:
         return path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)
         key = secrets.token_urlsafe(48)
         write_atomic(path, key.encode("ascii"), mode=0o600)
         return key

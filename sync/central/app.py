@@ -84,7 +84,7 @@ def create_app(config: dict | None = None, *, clock=None, engine=None) -> Flask:
     app.json.ensure_ascii = False
     url = app.config["CENTRAL_DATABASE_URL"]
     if not url and engine is None:
-        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
         url = f"sqlite:///{Path(app.instance_path) / 'central.sqlite3'}"
         app.config["CENTRAL_DATABASE_URL"] = url
     engine = engine or db.make_engine(url)
