@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from kiosk.clock import iso, parse_iso
-from kiosk.domain import audit, policy
-from kiosk.domain.errors import (Forbidden, NotFound, RateLimited, ServiceUnavailable,
+from kiosk.domain import audit, policy, rights
+from kiosk.domain.errors import (CounterNotOpen, Forbidden, NotFound, RateLimited, ServiceUnavailable,
                                  Unauthorized, UnknownService, ValidationFailed)
 from kiosk.domain.tickets import TRANSITIONS, State, new_ticket, transition
 from kiosk.events import Broker
@@ -289,6 +289,39 @@ def transfer(c: Centre, ticket_id: str, *, service: str, by: str) -> dict:
 
 
 # -- screens' read models --------------------------------------------------------------------------
+
+def authorize(c: Centre, staff: dict, *, action: str, counter: str | None = None,
+              ticket_id: str | None = None, take: bool = False) -> None:
+    """Least privilege at the counter (kiosk.domain.rights) before `action` by `staff` at `counter`
+    and/or on a ticket. The counter must exist; with `take` (a call through the API) a free counter
+    is opened for the caller first, and the counter must then be open. A supervisor acting at a
+    counter someone else holds is recorded in the audit chain as an override. Callers hold the
+    store's lock around this and the action, so nobody takes the counter in between."""
+    uses = []
+    if counter is not None:
+        get_counter(c, counter)
+        use = rights.counter_use(staff, counter, c.store.get("counter_state", counter))
+        if use == "free" and take:
+            set_counter_status(c, counter, "open", by=staff["id"])
+            use = "own"
+        uses.append(use)
+        if take and (c.store.get("counter_state", counter) or {}).get("status") != "open":
+            raise CounterNotOpen(f"counter {counter} is on a break or closed; open it before calling tickets",
+                                 counter=counter)
+    ticket = None
+    if ticket_id is not None:
+        ticket = c.tickets.get(ticket_id) if isinstance(ticket_id, str) else None
+        if ticket is None:
+            raise NotFound(f"no ticket {ticket_id!r}", ticket=ticket_id)
+        its = c.store.get("counter_state", ticket["counter"]) if ticket.get("counter") else None
+        uses.append(rights.ticket_use(staff, ticket, its, at=counter))
+    if "override" in uses:
+        detail = {"action": action, "counter": counter}
+        if ticket is not None:
+            detail.update(ticket=ticket["number"], ticket_counter=ticket.get("counter"))
+        with c.store.transaction():
+            _audit(c, staff["id"], "supervisor_override", ticket["id"] if ticket else counter, detail)
+
 
 def display_state(c: Centre, *, recent: int = 8) -> dict:
     """What the hall display shows: called/serving numbers by counter, newest first, and waiting counts."""

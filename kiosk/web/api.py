@@ -145,10 +145,21 @@ def issue_ticket():
     return response
 
 
+# Staff actions check the counter rights (services.authorize) and act in one store transaction:
+# nobody takes the counter in between, and a refused action also undoes the counter the first
+# call would have taken, so a failed request changes nothing.
+
+
+def public_ticket(ticket: dict) -> dict:
+    """A ticket as anyone may see it: without the staff ids in its history (who served whom is
+    for the audit, not for whoever holds a ticket id)."""
+    return {**ticket, "events": [{k: v for k, v in e.items() if k != "by"} for e in ticket["events"]]}
+
+
 @bp.get("/tickets/<ticket_id>")
 def get_ticket(ticket_id):
     """One ticket, with its place in the queue."""
-    return jsonify({"ticket": services.get_ticket(kiosk().centre, ticket_id)})
+    return jsonify({"ticket": public_ticket(services.get_ticket(kiosk().centre, ticket_id))})
 
 
 @bp.get("/display")
@@ -177,7 +188,10 @@ def token():
 def call_next(counter):
     """Call the next ticket for a counter, with the reason; 204 when nobody is waiting."""
     body({})
-    result = services.call_next(kiosk().centre, counter=counter, by=g.staff["id"])
+    centre = kiosk().centre
+    with centre.store.transaction():
+        services.authorize(centre, g.staff, action="call_next", counter=counter, take=True)
+        result = services.call_next(centre, counter=counter, by=g.staff["id"])
     if result is None:
         return "", 204
     ticket, reason, rule = result
@@ -189,7 +203,11 @@ def call_next(counter):
 def call_ticket(ticket_id):
     """Call a specific waiting ticket to a counter."""
     data = body({"counter": str}, required=("counter",))
-    return jsonify({"ticket": services.call_ticket(kiosk().centre, ticket_id, counter=data["counter"], by=g.staff["id"])})
+    centre = kiosk().centre
+    with centre.store.transaction():
+        services.authorize(centre, g.staff, action="call", counter=data["counter"], take=True)
+        ticket = services.call_ticket(centre, ticket_id, counter=data["counter"], by=g.staff["id"])
+    return jsonify({"ticket": ticket})
 
 
 @bp.post("/tickets/<ticket_id>/transfer")
@@ -197,7 +215,11 @@ def call_ticket(ticket_id):
 def transfer(ticket_id):
     """Send the citizen to another service's queue, keeping their arrival time."""
     data = body({"service": str}, required=("service",))
-    return jsonify({"ticket": services.transfer(kiosk().centre, ticket_id, service=data["service"], by=g.staff["id"])})
+    centre = kiosk().centre
+    with centre.store.transaction():
+        services.authorize(centre, g.staff, action="transfer", ticket_id=ticket_id)
+        ticket = services.transfer(centre, ticket_id, service=data["service"], by=g.staff["id"])
+    return jsonify({"ticket": ticket})
 
 
 @bp.post("/tickets/<ticket_id>/<action>")
@@ -207,5 +229,9 @@ def ticket_action(ticket_id, action):
     if action not in ACTIONS:
         raise NotFound(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
     data = body({"counter": str})
-    ticket = services.act(kiosk().centre, ticket_id, ACTIONS[action], by=g.staff["id"], counter=data.get("counter"))
+    centre = kiosk().centre
+    with centre.store.transaction():
+        # a counter named in the body (recall) must exist and, for an attendant, be the ticket's own
+        services.authorize(centre, g.staff, action=ACTIONS[action], counter=data.get("counter"), ticket_id=ticket_id)
+        ticket = services.act(centre, ticket_id, ACTIONS[action], by=g.staff["id"], counter=data.get("counter"))
     return jsonify({"ticket": ticket})

@@ -194,13 +194,15 @@ def do_login():
 
 @bp.post("/logout")
 def logout():
-    """End the session; a counter the attendant had open is closed so the wait estimate stays true."""
+    """End the session; counters the person holds are closed (freed for others, and the wait
+    estimate counts open counters only)."""
     staff = current_staff()
-    counter = session.get("counter")
-    if staff is not None and counter:
-        try:
-            services.set_counter_status(kiosk().centre, counter, "closed", by=staff["id"])
-        except KioskError as exc:
-            log.warning("could not close counter %s at logout: %s", counter, exc.message)
+    if staff is not None:
+        for counter in services.counters_list(kiosk().centre):
+            if counter["status"] != "closed" and counter.get("staff") == staff["id"]:
+                try:
+                    services.set_counter_status(kiosk().centre, counter["id"], "closed", by=staff["id"])
+                except KioskError as exc:
+                    log.warning("could not close counter %s at logout: %s", counter["id"], exc.message)
     end_session("logout")
     return htmx.redirect(url_for("auth.login"))

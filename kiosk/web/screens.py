@@ -167,6 +167,11 @@ ERROR_TEXTS = {
     "method_not_allowed": lazy_gettext("This action is not possible here."),
     "conflict": lazy_gettext("This was changed in the meantime. Please try again."),
     "invalid_transition": lazy_gettext("This is not possible for the ticket in its current state."),
+    "counter_taken": lazy_gettext("Another attendant holds this counter. Choose a free counter."),
+    "counter_not_open": lazy_gettext("Open the counter before calling tickets."),
+    "not_your_ticket": lazy_gettext("This ticket was called at another counter. Only its attendant or a "
+                                    "supervisor can act on it."),
+    "outside_staff_network": lazy_gettext("Staff screens cannot be used from this network."),
     "payload_too_large": lazy_gettext("The request is too large."),
     "unsupported_media_type": lazy_gettext("The request has an unsupported format."),
     "rate_limited": lazy_gettext("Too many requests. Please wait a moment."),
