@@ -3,6 +3,7 @@
 the kiosk with a message naming the setting instead of failing later in front of a citizen."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -25,6 +26,10 @@ DEFAULTS: dict = {
     "TICKET_RATE_PER_MIN": 60,        # tickets per minute from one terminal address
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "TRUSTED_PROXIES": 0,             # reverse proxies in front of the kiosk whose X-Forwarded-* count
+    # where staff screens, the staff API and staff streams may be used from (docs/security.md):
+    # loopback and the private ranges; a centre lists its staff LAN only, leaving citizens' Wi-Fi out
+    "STAFF_NETWORKS": ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                       "fc00::/7", "fe80::/10"],
     "SECRET_KEY": None,               # default: generated once into <data>/secret.key
     "COMPACT_EVERY": 5000,            # commits between automatic snapshots
     "INBOX_POLL_S": 5,                # seconds between looks for configuration pulled from central
@@ -39,6 +44,22 @@ _SECONDS_KEYS = ("INBOX_POLL_S", "SSE_HEARTBEAT_S", "SSE_MAX_AGE_S")
 
 class ConfigError(ValueError):
     """A setting is missing or wrong; the message names it and where it came from."""
+
+
+def _networks(value, source: str) -> tuple:
+    """STAFF_NETWORKS as ip_network objects, from a list or a comma-separated string (environment)."""
+    if isinstance(value, str):
+        value = [x.strip() for x in value.split(",") if x.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"STAFF_NETWORKS must be a list of networks like \"192.168.10.0/24\" (from {source})")
+    out = []
+    for item in value:
+        try:
+            out.append(ipaddress.ip_network(str(item).strip(), strict=False))
+        except ValueError:
+            raise ConfigError(f"STAFF_NETWORKS: {item!r} is not a network like \"192.168.10.0/24\" "
+                              f"(from {source})") from None
+    return tuple(out)
 
 
 def load(instance_path: str | os.PathLike, overrides: dict | None = None,
@@ -85,6 +106,7 @@ def load(instance_path: str | os.PathLike, overrides: dict | None = None,
         raise ConfigError(f"LANGUAGES may contain ar, ckb and en only (from {source['LANGUAGES']})")
     if config["DEFAULT_LANGUAGE"] not in config["LANGUAGES"]:
         raise ConfigError("DEFAULT_LANGUAGE must be one of LANGUAGES")
+    config["STAFF_NETWORKS"] = _networks(config["STAFF_NETWORKS"], source["STAFF_NETWORKS"])
     if config["PRIORITY_RATIO"] < 1:
         raise ConfigError("PRIORITY_RATIO must be at least 1")
     try:

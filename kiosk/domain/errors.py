@@ -48,6 +48,12 @@ class NotYourTicket(Forbidden):
     code = "not_your_ticket"
 
 
+class OutsideStaffNetwork(Forbidden):
+    """A staff page, the staff API or a staff stream asked for from outside STAFF_NETWORKS."""
+
+    code = "outside_staff_network"
+
+
 class CounterTaken(KioskError):
     """The counter is held by another attendant."""
 

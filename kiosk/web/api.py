@@ -14,6 +14,7 @@ from kiosk.app import kiosk
 from kiosk.clock import iso
 from kiosk.domain.errors import BadRequest, NotFound, RateLimited, Unauthorized, ValidationFailed
 from kiosk.security import pin_fingerprint
+from kiosk.web.auth import require_staff_network
 from kiosk.web.openapi import SPEC
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -90,8 +91,11 @@ limiter = AppLimiter()
 def staff_required(*roles: str):
     """Require a valid bearer token (of one of `roles`, when given); the staff document lands on g.staff."""
     def decorate(view):
+        """Wrap one view."""
         @wraps(view)
         def wrapper(*args, **kwargs):
+            """Check the network and the token, then run the view."""
+            require_staff_network()
             header = request.headers.get("Authorization", "")
             if not header.startswith("Bearer "):
                 raise Unauthorized("missing bearer token")
@@ -173,6 +177,7 @@ def display():
 @bp.post("/auth/token")
 def token():
     """Exchange a staff name and PIN for a bearer token."""
+    require_staff_network()
     data = body({"staff": str, "pin": str}, required=("staff", "pin"))
     staff = services.login(kiosk().centre, kiosk().logins, data["staff"], data["pin"],
                            address=request.remote_addr or "")

@@ -10,6 +10,7 @@ activity, otherwise an unattended console would never time out.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import unicodedata
 from functools import wraps
@@ -21,7 +22,7 @@ from flask_babel import gettext as _
 
 from kiosk import services
 from kiosk.app import kiosk
-from kiosk.domain.errors import Forbidden, KioskError, RateLimited, Unauthorized
+from kiosk.domain.errors import Forbidden, KioskError, OutsideStaffNetwork, RateLimited, Unauthorized
 from kiosk.security import StaffSessions, pin_fingerprint
 from kiosk.web import htmx
 
@@ -46,6 +47,31 @@ class KioskSessionInterface(SecureCookieSessionInterface):
 def to_ascii_digits(text: str) -> str:
     """Arabic-Indic (and any other Unicode) digits to 0-9, so a PIN typed on an Arabic layout works."""
     return "".join(str(unicodedata.digit(ch)) if ch.isdigit() else ch for ch in text)
+
+
+def on_staff_network() -> bool:
+    """True when this request comes from one of STAFF_NETWORKS (after TRUSTED_PROXIES)."""
+    try:
+        address = ipaddress.ip_address((request.remote_addr or "").split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return any(address in network for network in kiosk().app.config["STAFF_NETWORKS"])
+
+
+def require_staff_network() -> None:
+    """403 for staff pages, the staff API and staff streams asked for from outside the staff
+    networks (citizens' Wi-Fi): a stolen PIN or cookie is useless from the hall."""
+    if not on_staff_network():
+        log.warning("staff request from %s outside the staff networks refused", request.remote_addr)
+        raise OutsideStaffNetwork("staff screens and the staff API are not available from this network")
+
+
+@bp.before_request
+def _login_pages_on_staff_network() -> None:
+    """The login and logout pages, too, exist only on the staff networks."""
+    require_staff_network()
 
 
 def sessions() -> StaffSessions:
@@ -124,7 +150,8 @@ def staff_required(*roles: str):
         """Wrap one view."""
         @wraps(view)
         def wrapper(*args, **kwargs):
-            """Check the session and the role, note the activity, run the view."""
+            """Check the network, the session and the role, note the activity, run the view."""
+            require_staff_network()
             staff = current_staff()
             if staff is None:
                 return _to_login()

@@ -110,7 +110,7 @@ def test_forwarded_https_counts_only_behind_a_trusted_proxy(app_config, clock):
     """X-Forwarded-Proto makes the cookie Secure only when TRUSTED_PROXIES says a proxy is there;
     without one nobody can claim HTTPS or another address."""
     from kiosk import create_app
-    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "192.168.77.9"}
     direct = create_app(app_config, clock=clock).test_client()
     assert "Secure" not in direct.get("/staff/login", headers=forwarded).headers["Set-Cookie"]
     proxied_app = create_app({**app_config, "TRUSTED_PROXIES": 1}, clock=clock)
@@ -120,4 +120,4 @@ def test_forwarded_https_counts_only_behind_a_trusted_proxy(app_config, clock):
         services.load_demo_data(proxied_app.extensions["kiosk"].centre)
     token = csrf_from(proxied.get("/staff/login", headers=forwarded).get_data(as_text=True))
     proxied.post("/staff/login", data={"staff": "demo", "pin": "0000", "csrf_token": token}, headers=forwarded)
-    assert [r.address for r in proxied_app.extensions["kiosk"].sessions.active()] == ["203.0.113.9"]
+    assert [r.address for r in proxied_app.extensions["kiosk"].sessions.active()] == ["192.168.77.9"]
