@@ -34,6 +34,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(KioskError)
     def kiosk_error(exc: KioskError):
+        """A refusal decided by the use cases (with Retry-After when it says how long to wait)."""
         extra = {k: v for k, v in exc.details.items() if k == "fields"}
         response = make_response(error_response(exc.code, exc.message, exc.status, **extra))
         if "retry_after_s" in exc.details:
@@ -42,6 +43,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        """Werkzeug's errors (404, 405 with Allow, 413 ...)."""
         code = _HTTP_CODES.get(exc.code, "http_error")
         message = {413: f"the request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"}.get(
             exc.code, exc.description or exc.name)
@@ -54,11 +56,13 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(StoreError)
     def store_error(exc: StoreError):
+        """The store cannot write: 503, and the supervisor is asked for."""
         log.error("store error: %s", exc)
         return error_response("storage_error", "the centre's storage cannot accept changes now; "
                               "call the supervisor", 503)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
+        """A bug: logged, answered 500 without details."""
         log.exception("unexpected error on %s %s", request.method, request.path)
         return error_response("internal_error", "something went wrong; nothing was changed by this request", 500)
