@@ -540,10 +540,12 @@ class PreviewTransport(Transport):
         png, pdf = self.paths(job, getattr(job, "submitted_at", None) or self.now())
         dpi = 180 if image.width == 512 else 203
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             for path, fmt, options in ((png, "PNG", {"dpi": (dpi, dpi)}), (pdf, "PDF", {"resolution": dpi})):
                 tmp = path.with_name(f".{path.name}.tmp")
-                image.save(tmp, fmt, **options)
+                # owner-only like everything in the data directory: a receipt shows a citizen's request
+                with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+                    image.save(out, fmt, **options)
                 os.replace(tmp, path)
         except OSError as exc:
             raise _unavailable(PrinterState.ERROR, f"cannot write preview files: {exc.strerror or exc}") from None

@@ -12,9 +12,9 @@ from flask import Flask, current_app
 from kiosk import config as config_mod
 from kiosk.clock import SystemClock
 from kiosk.events import Broker
-from kiosk.security import TokenSigner
+from kiosk.security import LoginThrottle, StaffSessions
 from kiosk.store import Store
-from kiosk.store.journal import write_atomic
+from kiosk.store.journal import private_dir, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ class KioskState:
         self.app = app
         self.clock = clock or SystemClock()
         self.events = Broker()
-        self.tokens = TokenSigner(app.config["SECRET_KEY"], app.config["TOKEN_TTL_MIN"] * 60, self.clock)
+        self.sessions = StaffSessions(app.config, self.clock)
+        self.logins = LoginThrottle(self.clock)
         self._store = store
         self._printer = printer
         self._centre = None
@@ -95,10 +96,26 @@ def _secret_key(data_dir: Path) -> str:
     try:
         return path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)
         key = secrets.token_urlsafe(48)
         write_atomic(path, key.encode("ascii"), mode=0o600)
         return key
+
+
+def _cookies_and_proxies(app: Flask) -> None:
+    """Session cookie flags, and what to believe of a reverse proxy in front of the kiosk."""
+    from kiosk.web.auth import KioskSessionInterface
+    # Flask defines SESSION_COOKIE_SAMESITE (as None), so setdefault never set it: assign. Strict:
+    # no other site ever needs to send a request with a staff member's cookie.
+    app.config["SESSION_COOKIE_SAMESITE"] = "Strict"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.session_interface = KioskSessionInterface()  # Secure whenever the request came over HTTPS
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        # Only behind that many proxies of our own are X-Forwarded-For/-Proto/-Host true; without
+        # one, anybody could claim any address (staff network, login throttling) or HTTPS.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def create_app(config: dict | None = None, *, store=None, printer=None, clock=None) -> Flask:
@@ -117,6 +134,7 @@ def create_app(config: dict | None = None, *, store=None, printer=None, clock=No
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _secret_key(app.config["DATA_DIR"])
     app.json.ensure_ascii = False
+    _cookies_and_proxies(app)
     app.extensions["kiosk"] = KioskState(app, store=store, printer=printer, clock=clock)
 
     from kiosk.web import api, errors, home

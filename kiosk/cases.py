@@ -34,7 +34,7 @@ from kiosk.domain.cases import Kind, Status
 from kiosk.domain.errors import InvalidTransition, KioskError, NotFound, ValidationFailed
 from kiosk.ids import new_ulid
 from kiosk.receipts_cli import TRUST_LIST_PATH
-from kiosk.store.journal import write_atomic
+from kiosk.store.journal import private_dir, write_atomic
 from kiosk.vault import Vault, VaultError, open_vault
 
 log = logging.getLogger(__name__)
@@ -182,8 +182,8 @@ def _open_trust(c: services.Centre, path: Path, stored: bytes, pulled_b64: str |
         log.warning("keeping trust list %s: the one pulled from central is refused (%s)",
                     accepted.sequence if accepted else "none", exc.reason)
         return accepted
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, raw, mode=0o644)
+    private_dir(path.parent)
+    write_atomic(path, raw)
     log.info("accepted trust list %d from central", newer.sequence)
     return newer
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import pathlib
 import sys
 
 import click
@@ -58,21 +59,47 @@ def compact_command():
 
 
 @click.command("check")
-def check_command():
-    """Check the store, the audit chain and the configuration; exit 1 when something is wrong."""
+@click.option("--fix", is_flag=True, help="take group and other permissions off the data directory's files")
+def check_command(fix):
+    """Check file permissions, the store, the audit chain and the configuration; exit 1 when
+    something is wrong."""
     app = current_app
     click.echo(f"configuration: centre {app.config['CENTRE']}, time zone {app.config['TIMEZONE']}, "
                f"data directory {app.config['DATA_DIR']}")
+    failed = not _check_modes(app, fix)
     centre = _centre()
     torn = centre.store.storage.recovered_torn_bytes
     click.echo(f"ok    store opened at commit {centre.store.seq}"
                + (f" (cut {torn} torn bytes left by a crash)" if torn else ""))
-    failed = False
     for ok, message in services.check(centre):
         click.echo(("ok    " if ok else "FAIL  ") + message)
         failed |= not ok
     if failed:
         sys.exit(1)
+
+
+def _check_modes(app: Flask, fix: bool) -> bool:
+    """Report (and with `fix` repair) data files other users could read; True when all is well.
+    The data directory holds PIN hashes, keys and citizens' requests (docs/security.md)."""
+    from sync import files
+    found = files.loose_modes(app.config["DATA_DIR"])
+    settings = pathlib.Path(app.instance_path) / "kiosk.toml"
+    if settings.is_file() and "secret_key" in settings.read_text(encoding="utf-8", errors="replace").lower():
+        found += files.loose_modes(settings)  # it holds the session signing key
+    if fix and found:
+        left = files.tighten(found)
+        click.echo(f"fixed {len(found) - len(left)} path(s): group and other permissions removed")
+        found = left
+    if not found:
+        click.echo("ok    data directory readable by its owner only")
+        return True
+    click.echo(f"FAIL  {len(found)} path(s) in the data directory other users may read or that need a look"
+               + ("" if fix else " (run again with --fix)") + ":")
+    for item in found[:20]:
+        click.echo("        " + item.describe())
+    if len(found) > 20:
+        click.echo(f"        ... and {len(found) - 20} more")
+    return False
 
 
 @click.command("pin-root")

@@ -3,6 +3,7 @@
 the kiosk with a message naming the setting instead of failing later in front of a citizen."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -25,6 +26,11 @@ DEFAULTS: dict = {
     "TOKEN_TTL_MIN": 12 * 60,         # API bearer tokens
     "TICKET_RATE_PER_MIN": 60,        # tickets per minute from one terminal address
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    "TRUSTED_PROXIES": 0,             # reverse proxies in front of the kiosk whose X-Forwarded-* count
+    # where staff screens, the staff API and staff streams may be used from (docs/security.md):
+    # loopback and the private ranges; a centre lists its staff LAN only, leaving citizens' Wi-Fi out
+    "STAFF_NETWORKS": ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                       "fc00::/7", "fe80::/10"],
     "SECRET_KEY": None,               # default: generated once into <data>/secret.key
     "COMPACT_EVERY": 5000,            # commits between automatic snapshots
     "INBOX_POLL_S": 5,                # seconds between looks for configuration pulled from central
@@ -39,13 +45,29 @@ DEFAULTS: dict = {
 
 _INT_KEYS = ("PRIORITY_RATIO", "MAX_WAIT_MIN", "IDLE_RESET_S", "STAFF_IDLE_MIN", "TOKEN_TTL_MIN",
              "TICKET_RATE_PER_MIN", "MAX_CONTENT_LENGTH", "COMPACT_EVERY", "SSE_QUEUE_SIZE", "SERVER_THREADS",
-             "PRINT_QUEUE_MAX")
+             "PRINT_QUEUE_MAX", "TRUSTED_PROXIES")
 _SECONDS_KEYS = ("INBOX_POLL_S", "SSE_HEARTBEAT_S", "SSE_MAX_AGE_S", "SSE_DISPLAY_COALESCE_S",
                  "SSE_STAFF_COALESCE_S", "SSE_TICKET_COALESCE_S")
 
 
 class ConfigError(ValueError):
     """A setting is missing or wrong; the message names it and where it came from."""
+
+
+def _networks(value, source: str) -> tuple:
+    """STAFF_NETWORKS as ip_network objects, from a list or a comma-separated string (environment)."""
+    if isinstance(value, str):
+        value = [x.strip() for x in value.split(",") if x.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"STAFF_NETWORKS must be a list of networks like \"192.168.10.0/24\" (from {source})")
+    out = []
+    for item in value:
+        try:
+            out.append(ipaddress.ip_network(str(item).strip(), strict=False))
+        except ValueError:
+            raise ConfigError(f"STAFF_NETWORKS: {item!r} is not a network like \"192.168.10.0/24\" "
+                              f"(from {source})") from None
+    return tuple(out)
 
 
 def load(instance_path: str | os.PathLike, overrides: dict | None = None,
@@ -94,6 +116,7 @@ def load(instance_path: str | os.PathLike, overrides: dict | None = None,
         raise ConfigError("DEFAULT_LANGUAGE must be one of LANGUAGES")
     if config["SSE_QUEUE_SIZE"] < 4 or not 1 <= config["SERVER_THREADS"] <= 256:
         raise ConfigError("SSE_QUEUE_SIZE must be at least 4 and SERVER_THREADS from 1 to 256")
+    config["STAFF_NETWORKS"] = _networks(config["STAFF_NETWORKS"], source["STAFF_NETWORKS"])
     if config["PRIORITY_RATIO"] < 1:
         raise ConfigError("PRIORITY_RATIO must be at least 1")
     if config["PRINT_QUEUE_MAX"] < 1:

@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import re
 import threading
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from kiosk.clock import iso
-from kiosk.domain import audit, policy
-from kiosk.domain.errors import (Forbidden, NotFound, ServiceUnavailable,
+from kiosk.domain import audit, policy, rights
+from kiosk.domain.errors import (CounterNotOpen, Forbidden, NotFound, RateLimited, ServiceUnavailable,
                                  Unauthorized, UnknownService, ValidationFailed)
 from kiosk.domain.tickets import TRANSITIONS, State, new_ticket, transition
 from kiosk.events import Broker
 from kiosk.ids import new_ulid
-from kiosk.security import hash_pin, verify_pin
+from kiosk.security import dummy_pin_hash, hash_pin, verify_pin
 from kiosk.store import Store
 from kiosk.store.queue import TicketRepository
 
@@ -284,6 +285,39 @@ def transfer(c: Centre, ticket_id: str, *, service: str, by: str) -> dict:
 
 # -- screens' read models --------------------------------------------------------------------------
 
+def authorize(c: Centre, staff: dict, *, action: str, counter: str | None = None,
+              ticket_id: str | None = None, take: bool = False) -> None:
+    """Least privilege at the counter (kiosk.domain.rights) before `action` by `staff` at `counter`
+    and/or on a ticket. The counter must exist; with `take` (a call through the API) a free counter
+    is opened for the caller first, and the counter must then be open. A supervisor acting at a
+    counter someone else holds is recorded in the audit chain as an override. Callers hold the
+    store's lock around this and the action, so nobody takes the counter in between."""
+    uses = []
+    if counter is not None:
+        get_counter(c, counter)
+        use = rights.counter_use(staff, counter, c.store.get("counter_state", counter))
+        if use == "free" and take:
+            set_counter_status(c, counter, "open", by=staff["id"])
+            use = "own"
+        uses.append(use)
+        if take and (c.store.get("counter_state", counter) or {}).get("status") != "open":
+            raise CounterNotOpen(f"counter {counter} is on a break or closed; open it before calling tickets",
+                                 counter=counter)
+    ticket = None
+    if ticket_id is not None:
+        ticket = c.tickets.get(ticket_id) if isinstance(ticket_id, str) else None
+        if ticket is None:
+            raise NotFound(f"no ticket {ticket_id!r}", ticket=ticket_id)
+        its = c.store.get("counter_state", ticket["counter"]) if ticket.get("counter") else None
+        uses.append(rights.ticket_use(staff, ticket, its, at=counter))
+    if "override" in uses:
+        detail = {"action": action, "counter": counter}
+        if ticket is not None:
+            detail.update(ticket=ticket["number"], ticket_counter=ticket.get("counter"))
+        with c.store.transaction():
+            _audit(c, staff["id"], "supervisor_override", ticket["id"] if ticket else counter, detail)
+
+
 def display_state(c: Centre, *, recent: int = 8) -> dict:
     """What the hall display shows: called/serving numbers by counter, newest first, and waiting counts."""
     showing = []
@@ -385,13 +419,43 @@ _PIN = re.compile(r"[0-9]{4,12}")
 
 def authenticate(c: Centre, staff_id: str, pin: str) -> dict:
     """The staff document for a correct name and PIN; Unauthorized otherwise (same message either way)."""
-    doc = c.store.get("staff", staff_id) if isinstance(staff_id, str) else None
-    pin_ok = isinstance(pin, str) and doc is not None and doc.get("active", True) and verify_pin(doc["pin_hash"], pin)
-    if not pin_ok:
+    doc = c.store.get("staff", staff_id) if isinstance(staff_id, str) and staff_id else None
+    # An unknown name is checked against a dummy hash of the same cost, so that the time of the
+    # refusal does not say whether the name exists.
+    if doc is not None:
+        target = doc["pin_hash"]
+    else:
+        target = dummy_pin_hash(next((d["pin_hash"] for d in c.store.all("staff") if d.get("pin_hash")), None))
+    pin_ok = verify_pin(target, pin if isinstance(pin, str) else "")
+    if not (pin_ok and doc is not None and doc.get("active", True)):
         raise Unauthorized("wrong name or PIN")
     with c.store.transaction():
         _audit(c, doc["id"], "login", doc["id"], {})
     return doc
+
+
+def login(c: Centre, logins, staff_id: str, pin: str, *, address: str) -> dict:
+    """`authenticate` behind the login throttle (kiosk.domain.throttle): while the name or the
+    address is locked nothing is checked and RateLimited says how long to wait."""
+    staff_id = staff_id if isinstance(staff_id, str) else ""
+    wait = logins.wait_s(staff_id, address)
+    if wait > 0:
+        raise RateLimited("too many wrong PINs for this name or from this address; try again later",
+                          retry_after_s=math.ceil(wait))
+    try:
+        staff = authenticate(c, staff_id, pin)
+    except Unauthorized:
+        logins.failed(staff_id, address)
+        log.info("wrong PIN or unknown name from %s", address)
+        raise
+    logins.succeeded(staff_id)
+    return staff
+
+
+def audit_staff_action(c: Centre, *, by: str, action: str, target: str, detail: dict | None = None) -> None:
+    """Record an account action (sign out everywhere, unlock) in the audit chain."""
+    with c.store.lock, c.store.transaction():
+        _audit(c, by, action, target, detail or {})
 
 
 def require_role(staff: dict, *roles: str) -> None:

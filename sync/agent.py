@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from kiosk.clock import SystemClock
 from kiosk.store import device_identity
 from kiosk.store import feed
-from kiosk.store.journal import JOURNAL, decode_commit, list_segments, write_atomic
+from kiosk.store.journal import JOURNAL, decode_commit, list_segments, private_dir, write_atomic
 from sync import protocol
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def read_state(data_dir: Path) -> dict:
 def write_state(data_dir: Path, state: dict) -> None:
     """Replace state.json atomically (the store reads acked_seq from it at compaction)."""
     directory = sync_dir(data_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     write_atomic(directory / STATE_FILE, json.dumps(state, sort_keys=True).encode("utf-8"))
 
 
@@ -239,7 +239,7 @@ class Agent:
 
     def run(self, progress=None) -> Outcome:
         """One push + pull round; raises SyncFailed (with an exit code) when it cannot finish."""
-        sync_dir(self.data_dir).mkdir(parents=True, exist_ok=True)
+        private_dir(sync_dir(self.data_dir))
         lock_fd = os.open(sync_dir(self.data_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
@@ -393,7 +393,7 @@ class Agent:
         if not changes:
             return 0, None
         inbox = sync_dir(self.data_dir) / INBOX_DIR
-        inbox.mkdir(parents=True, exist_ok=True)
+        private_dir(inbox)
         name = f"{cursor:012d}.json"
         body = protocol.InboxFile(v=protocol.VERSION, since=since, next_since=cursor,
                                   pulled_at=protocol.utc_iso(self.clock.now()), changes=changes)
@@ -592,7 +592,7 @@ def enroll(data_dir: str | os.PathLike, central_url: str, code: str, *, centre: 
                             label=reply.label, key_id=reply.key_id, private_key=key,
                             enrolled_at=protocol.utc_iso(clock.now()))
     directory = sync_dir(data_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     write_atomic(directory / CREDENTIAL_FILE, json.dumps(credential.to_json()).encode("utf-8"), mode=0o600)
     return credential
 

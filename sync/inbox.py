@@ -78,7 +78,7 @@ def _apply(store, changes: list[protocol.PulledChange]) -> int:
 def _set_aside(inbox: Path, path: Path, exc: Exception) -> None:
     """Move an unreadable inbox file out of the way, so later files still apply."""
     failed = inbox / FAILED_DIR
-    failed.mkdir(exist_ok=True)
+    failed.mkdir(mode=0o700, exist_ok=True)
     detail = protocol.describe(exc) if isinstance(exc, ValidationError) else str(exc)
     log.error("pulled configuration %s cannot be applied (%s); moved to %s", path.name, detail, failed)
     os.replace(path, failed / path.name)

@@ -45,6 +45,7 @@ ORIGIN_CENTRAL = "central"
 MAX_BODY_BYTES = 8 * 1024 * 1024        # a request body as sent (compressed)
 MAX_INFLATED_BYTES = 32 * 1024 * 1024   # the same body after gunzip (guards against gzip bombs)
 MAX_PULL_LIMIT = 2000
+MAX_SEQ = 2 ** 63 - 1                    # sequences and cursors are BIGINT at central
 DEFAULT_BATCH_COMMITS = 500
 DEFAULT_BATCH_BYTES = 1_000_000
 MAX_SKEW_S = 300                        # signed timestamps further from central's clock are refused
@@ -91,6 +92,9 @@ def inflate(body: bytes, *, limit: int = MAX_INFLATED_BYTES) -> bytes:
         raise ProtocolError(f"the body inflates beyond {limit} bytes")
     if not decoder.eof:
         raise ProtocolError("the gzip body is truncated")
+    if decoder.unused_data:
+        # a second gzip member or bytes after the stream: what was signed is not what would be read
+        raise ProtocolError("the gzip body has data after its end")
     return out
 
 
@@ -228,7 +232,7 @@ class EnrolResponse(_Strict):
 class Commit(_Strict):
     """One kiosk journal commit as pushed: changes stay raw so that each is validated alone."""
 
-    s: int = Field(ge=1)
+    s: int = Field(ge=1, le=MAX_SEQ)
     at: str = Field(max_length=40)
     h: str = Field(min_length=1, max_length=40)
     c: list[Any] = Field(max_length=10_000)
@@ -239,9 +243,9 @@ class PushRequest(_Strict):
 
     v: Literal[1]
     device_id: str = Field(max_length=26)
-    from_seq: int = Field(ge=1)
-    to_seq: int = Field(ge=0)
-    head_seq: int = Field(ge=0)
+    from_seq: int = Field(ge=1, le=MAX_SEQ)
+    to_seq: int = Field(ge=0, le=MAX_SEQ)
+    head_seq: int = Field(ge=0, le=MAX_SEQ)
     device_time: str = Field(max_length=40)
     commits: list[Commit] = Field(max_length=20_000)
 

@@ -66,9 +66,9 @@ def browser():
 
 @pytest.fixture
 def data_dir(tmp_path) -> Path:
-    """An empty data directory for one test."""
+    """An empty data directory for one test (owner-only, as `flask --app kiosk check` expects)."""
     path = tmp_path / "data"
-    path.mkdir()
+    path.mkdir(mode=0o700)
     return path
 
 

@@ -42,6 +42,30 @@ class InvalidTransition(KioskError):
     code, status = "invalid_transition", 409
 
 
+class NotYourTicket(Forbidden):
+    """An attendant acting on a ticket that was not called at the counter they hold."""
+
+    code = "not_your_ticket"
+
+
+class OutsideStaffNetwork(Forbidden):
+    """A staff page, the staff API or a staff stream asked for from outside STAFF_NETWORKS."""
+
+    code = "outside_staff_network"
+
+
+class CounterTaken(KioskError):
+    """The counter is held by another attendant."""
+
+    code, status = "counter_taken", 409
+
+
+class CounterNotOpen(KioskError):
+    """The counter is on a break or closed, so it takes no calls."""
+
+    code, status = "counter_not_open", 409
+
+
 class ServiceUnavailable(KioskError):
     """The service exists but takes no tickets now (switched off or daily cap reached)."""
 

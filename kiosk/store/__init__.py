@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 from kiosk.clock import SystemClock, iso
 from kiosk.ids import new_ulid
 from kiosk.store.journal import (KioskDB, JournalStorage, StoreCorrupt, StoreError, StoreFailed,
-                                 StoreLocked, write_atomic)
+                                 StoreLocked, private_dir, write_atomic)
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Store:
     def __init__(self, data_dir: str | os.PathLike, *, clock=None, fsync: bool = True):
         """Open the store under `data_dir/store` (creating it), taking the single-writer lock."""
         self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         self.clock = clock or SystemClock()
         self.device_id = device_identity(self.data_dir, self.clock)
         self.db = KioskDB(self.data_dir / "store", storage=JournalStorage, clock=self.clock,

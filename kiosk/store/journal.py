@@ -110,8 +110,24 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace `path` with `data` so that a crash leaves either the old or the new file, never half."""
+def private_dir(path: Path) -> None:
+    """Create a directory and any missing parents as 0700 (owner only); an existing one is left as
+    it is (`flask --app kiosk check` reports one that other users may enter)."""
+    path = Path(path)
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Replace `path` with `data` so that a crash leaves either the old or the new file, never half
+    (owner-only unless `mode` says otherwise: the data directory holds PIN hashes and keys)."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
@@ -160,8 +176,7 @@ class JournalStorage(Storage):
         self._fd: int | None = None
         self._segment_first = 0
         self._lock_fd: int | None = None
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.journal_dir.mkdir(exist_ok=True)
+        private_dir(self.journal_dir)
         self._take_lock()
         try:
             self.recovered_torn_bytes = self._recover()
@@ -192,7 +207,7 @@ class JournalStorage(Storage):
     def _take_lock(self) -> None:
         """Take the exclusive writer lock, or explain who holds it."""
         path = self.directory / LOCK
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -299,7 +314,7 @@ class JournalStorage(Storage):
         else:
             self._segment_first = self.seq + 1
             path = self.journal_dir / segment_name(self._segment_first)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         fsync_dir(self.journal_dir)
 
     # -- commits ---------------------------------------------------------------------------------
@@ -424,7 +439,7 @@ class JournalStorage(Storage):
                 os.close(self._fd)
             self._segment_first = self.seq + 1
             path = self.journal_dir / segment_name(self._segment_first)
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             fsync_dir(self.journal_dir)
             keep_after = min(self.snapshot_seq, self.acked_seq())
             removed = 0

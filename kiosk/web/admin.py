@@ -6,7 +6,7 @@ import importlib
 import logging
 import re
 
-from flask import Blueprint, request
+from flask import Blueprint, request, url_for
 from flask_babel import gettext as _
 
 from kiosk import services
@@ -39,12 +39,29 @@ def sync_status() -> dict | None:
         return {"last_error": str(exc)}
 
 
-def _overview(notice: str | None = None, error: str | None = None) -> dict:
+def accounts() -> tuple[list[dict], list[dict]]:
+    """Every staff member with their live sessions and lock, and the other locked names and
+    addresses (someone guessing names, or a device that typed wrong PINs)."""
+    live: dict[str, int] = {}
+    for record in kiosk().sessions.active():
+        live[record.staff] = live.get(record.staff, 0) + 1
+    locks = {(x["kind"], x["key"]): x for x in kiosk().logins.locked()}
+    out = []
+    for doc in sorted(kiosk().centre.store.all("staff"), key=lambda d: d["id"]):
+        lock = locks.pop(("account", doc["id"]), None)
+        out.append({"id": doc["id"], "name": doc.get("display_name") or doc["id"], "role": doc.get("role"),
+                    "active": doc.get("active", True), "sessions": live.get(doc["id"], 0), "lock": lock})
+    return out, list(locks.values())
+
+
+def _overview(notice: str | None = None, error: str | None = None, *, account_notice: str | None = None) -> dict:
     """Everything the supervisor view shows."""
     centre = kiosk().centre
     data = services.overview(centre)
+    staff_accounts, other_locks = accounts()
     return {"overview": data, "printer": printer_info(), "sync": sync_status(), "sync_fields": SYNC_FIELDS,
-            "notice": notice, "error": error, "staff": current_staff()}
+            "notice": notice, "error": error, "staff": current_staff(), "accounts": staff_accounts,
+            "other_locks": other_locks, "account_notice": account_notice}
 
 
 @bp.get("")
@@ -76,3 +93,32 @@ def update_service(code):
         return htmx.render("admin/index.html", "settings", status=status, **_overview(error=error_text(exc.code)))
     return htmx.render("admin/index.html", "settings",
                        **_overview(notice=_("%(service)s saved.") % {"service": lname(service.get("names"))}))
+
+
+@bp.post("/staff/<staff_id>/sign-out")
+@staff_required("supervisor")
+def sign_out_everywhere(staff_id):
+    """End every session of one staff member (a lost phone, a shared PIN, someone who left)."""
+    ended = kiosk().sessions.end_all(staff_id)
+    services.audit_staff_action(kiosk().centre, by=current_staff()["id"], action="sign_out_everywhere",
+                                target=staff_id, detail={"sessions": ended})
+    if staff_id == current_staff()["id"]:
+        from kiosk.web.auth import end_session
+        end_session("signed out everywhere")
+        return htmx.redirect(url_for("auth.login"))
+    return htmx.render("admin/index.html", "accounts",
+                       **_overview(account_notice=_("%(name)s is signed out everywhere.") % {"name": staff_id}))
+
+
+@bp.post("/locks")
+@staff_required("supervisor")
+def unlock():
+    """Let a locked name or address try again at once (the supervisor vouches for the person)."""
+    kind, key = request.form.get("kind") or "", request.form.get("key") or ""
+    if kind not in ("account", "address") or not kiosk().logins.unlock(kind, key):
+        return htmx.render("admin/index.html", "accounts", **_overview(
+            account_notice=_("This name or device was not locked (any more).")))
+    services.audit_staff_action(kiosk().centre, by=current_staff()["id"], action="login_unlock",
+                                target=key[:128], detail={"kind": kind})
+    return htmx.render("admin/index.html", "accounts", **_overview(account_notice=_("%(name)s may log in again.")
+                                                                  % {"name": key[:128]}))

@@ -7,13 +7,14 @@ import threading
 import time
 from functools import wraps
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from kiosk import services
 from kiosk.app import kiosk
 from kiosk.clock import iso
 from kiosk.domain.errors import BadRequest, NotFound, RateLimited, Unauthorized, ValidationFailed
 from kiosk.security import pin_fingerprint
+from kiosk.web.auth import require_staff_network
 from kiosk.web.openapi import SPEC
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -32,6 +33,9 @@ def body(schema: dict[str, type], required: tuple[str, ...] = ()) -> dict:
             data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise BadRequest(f"the body is not valid JSON: {exc}") from None
+        except RecursionError:
+            # a few KB of "[[[[..." exhausts the parser's stack; no request of ours nests at all
+            raise BadRequest("the body is nested too deeply") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
     unknown = sorted(set(data) - set(schema))
@@ -72,22 +76,34 @@ class RateLimiter:
             return True
 
 
-limiter = RateLimiter()
+class AppLimiter:
+    """The current app's RateLimiter: buckets belong to one centre app, not to the process (two apps
+    in one process, as in the tests, must not spend each other's tokens)."""
+
+    def allow(self, key: str, per_minute: int) -> bool:
+        """RateLimiter.allow on the current app's buckets."""
+        return current_app.extensions.setdefault("kiosk_limiter", RateLimiter()).allow(key, per_minute)
+
+
+limiter = AppLimiter()
 
 
 def staff_required(*roles: str):
     """Require a valid bearer token (of one of `roles`, when given); the staff document lands on g.staff."""
     def decorate(view):
+        """Wrap one view."""
         @wraps(view)
         def wrapper(*args, **kwargs):
+            """Check the network and the token, then run the view."""
+            require_staff_network()
             header = request.headers.get("Authorization", "")
             if not header.startswith("Bearer "):
                 raise Unauthorized("missing bearer token")
-            claims = kiosk().tokens.read(header[7:].strip())
-            if claims is None:
+            record = kiosk().sessions.get(header[7:].strip(), kind="api")
+            if record is None:
                 raise Unauthorized("invalid or expired token")
-            staff = kiosk().centre.store.get("staff", claims["s"])
-            if not staff or not staff.get("active", True) or pin_fingerprint(staff["pin_hash"]) != claims["p"]:
+            staff = kiosk().centre.store.get("staff", record.staff)
+            if not staff or not staff.get("active", True) or pin_fingerprint(staff["pin_hash"]) != record.fingerprint:
                 raise Unauthorized("invalid or expired token")
             if roles:
                 services.require_role(staff, *roles)
@@ -133,10 +149,21 @@ def issue_ticket():
     return response
 
 
+# Staff actions check the counter rights (services.authorize) and act in one store transaction:
+# nobody takes the counter in between, and a refused action also undoes the counter the first
+# call would have taken, so a failed request changes nothing.
+
+
+def public_ticket(ticket: dict) -> dict:
+    """A ticket as anyone may see it: without the staff ids in its history (who served whom is
+    for the audit, not for whoever holds a ticket id)."""
+    return {**ticket, "events": [{k: v for k, v in e.items() if k != "by"} for e in ticket["events"]]}
+
+
 @bp.get("/tickets/<ticket_id>")
 def get_ticket(ticket_id):
     """One ticket, with its place in the queue."""
-    return jsonify({"ticket": services.get_ticket(kiosk().centre, ticket_id)})
+    return jsonify({"ticket": public_ticket(services.get_ticket(kiosk().centre, ticket_id))})
 
 
 @bp.get("/display")
@@ -150,13 +177,14 @@ def display():
 @bp.post("/auth/token")
 def token():
     """Exchange a staff name and PIN for a bearer token."""
+    require_staff_network()
     data = body({"staff": str, "pin": str}, required=("staff", "pin"))
-    if not limiter.allow("login:" + (request.remote_addr or "?"), 20):
-        raise RateLimited("too many login attempts; wait a minute")
-    staff = services.authenticate(kiosk().centre, data["staff"], data["pin"])
-    state = kiosk()
-    expires = state.clock.now().timestamp() + state.tokens.ttl_s
-    return jsonify({"token": state.tokens.issue(staff), "role": staff["role"],
+    staff = services.login(kiosk().centre, kiosk().logins, data["staff"], data["pin"],
+                           address=request.remote_addr or "")
+    # an opaque id of a server-side session: revoked by a PIN change or "sign out everywhere"
+    token, record = kiosk().sessions.start(staff, kind="api", address=request.remote_addr or "")
+    expires = kiosk().sessions.expires_at(record)
+    return jsonify({"token": token, "role": staff["role"],
                     "expires_at": iso(dt.datetime.fromtimestamp(expires, dt.timezone.utc))})
 
 
@@ -165,7 +193,10 @@ def token():
 def call_next(counter):
     """Call the next ticket for a counter, with the reason; 204 when nobody is waiting."""
     body({})
-    result = services.call_next(kiosk().centre, counter=counter, by=g.staff["id"])
+    centre = kiosk().centre
+    with centre.store.transaction():
+        services.authorize(centre, g.staff, action="call_next", counter=counter, take=True)
+        result = services.call_next(centre, counter=counter, by=g.staff["id"])
     if result is None:
         return "", 204
     ticket, reason, rule = result
@@ -177,7 +208,11 @@ def call_next(counter):
 def call_ticket(ticket_id):
     """Call a specific waiting ticket to a counter."""
     data = body({"counter": str}, required=("counter",))
-    return jsonify({"ticket": services.call_ticket(kiosk().centre, ticket_id, counter=data["counter"], by=g.staff["id"])})
+    centre = kiosk().centre
+    with centre.store.transaction():
+        services.authorize(centre, g.staff, action="call", counter=data["counter"], take=True)
+        ticket = services.call_ticket(centre, ticket_id, counter=data["counter"], by=g.staff["id"])
+    return jsonify({"ticket": ticket})
 
 
 @bp.post("/tickets/<ticket_id>/transfer")
@@ -185,7 +220,11 @@ def call_ticket(ticket_id):
 def transfer(ticket_id):
     """Send the citizen to another service's queue, keeping their arrival time."""
     data = body({"service": str}, required=("service",))
-    return jsonify({"ticket": services.transfer(kiosk().centre, ticket_id, service=data["service"], by=g.staff["id"])})
+    centre = kiosk().centre
+    with centre.store.transaction():
+        services.authorize(centre, g.staff, action="transfer", ticket_id=ticket_id)
+        ticket = services.transfer(centre, ticket_id, service=data["service"], by=g.staff["id"])
+    return jsonify({"ticket": ticket})
 
 
 @bp.post("/tickets/<ticket_id>/<action>")
@@ -195,5 +234,9 @@ def ticket_action(ticket_id, action):
     if action not in ACTIONS:
         raise NotFound(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
     data = body({"counter": str})
-    ticket = services.act(kiosk().centre, ticket_id, ACTIONS[action], by=g.staff["id"], counter=data.get("counter"))
+    centre = kiosk().centre
+    with centre.store.transaction():
+        # a counter named in the body (recall) must exist and, for an attendant, be the ticket's own
+        services.authorize(centre, g.staff, action=ACTIONS[action], counter=data.get("counter"), ticket_id=ticket_id)
+        ticket = services.act(centre, ticket_id, ACTIONS[action], by=g.staff["id"], counter=data.get("counter"))
     return jsonify({"ticket": ticket})

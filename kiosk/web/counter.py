@@ -7,6 +7,7 @@ themselves on the `queue-changed` event of the staff stream.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 from flask import Blueprint, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -123,6 +124,16 @@ def _require_open(counter_id: str) -> str | None:
     return None
 
 
+@contextmanager
+def _acting(counter_id: str, action: str, ticket_id: str | None = None):
+    """Check the counter rights (services.authorize: an attendant acts only at the counter they
+    hold and on tickets called there) and do the action in the same store transaction."""
+    centre = kiosk().centre
+    with centre.store.transaction():
+        services.authorize(centre, current_staff(), action=action, counter=counter_id, ticket_id=ticket_id)
+        yield centre
+
+
 def _action_error(counter_id: str, exc: KioskError):
     """Show why an action failed inside the console (htmx swaps only 2xx answers, so 200 for htmx)."""
     log.info("counter %s action refused: %s", counter_id, exc.message)
@@ -147,7 +158,8 @@ def open_counter():
     """Open a counter for this attendant."""
     counter_id = request.form.get("counter") or ""
     try:
-        services.set_counter_status(kiosk().centre, counter_id, "open", by=current_staff()["id"])
+        with _acting(counter_id, "counter_open") as centre:
+            services.set_counter_status(centre, counter_id, "open", by=current_staff()["id"])
     except KioskError as exc:
         return render_template("counter/choose.html", counters=services.counters_list(kiosk().centre),
                                error=error_text(exc.code)), exc.status
@@ -185,7 +197,8 @@ def call_next(counter_id):
     if refused:
         return _render(counter_id, error=refused)
     try:
-        result = services.call_next(kiosk().centre, counter=counter_id, by=current_staff()["id"])
+        with _acting(counter_id, "call_next") as centre:
+            result = services.call_next(centre, counter=counter_id, by=current_staff()["id"])
     except KioskError as exc:
         return _action_error(counter_id, exc)
     if result is None:
@@ -204,7 +217,8 @@ def call_ticket(counter_id, ticket_id):
     if refused:
         return _render(counter_id, error=refused)
     try:
-        ticket = services.call_ticket(kiosk().centre, ticket_id, counter=counter_id, by=current_staff()["id"])
+        with _acting(counter_id, "call") as centre:
+            ticket = services.call_ticket(centre, ticket_id, counter=counter_id, by=current_staff()["id"])
     except KioskError as exc:
         return _action_error(counter_id, exc)
     notice = Markup(_("Called %(number)s: %(reason)s")) % {"number": bdi(ticket["number"]),
@@ -219,8 +233,9 @@ def transfer(counter_id, ticket_id):
     centre = kiosk().centre
     try:
         old = services.get_ticket(centre, ticket_id)
-        new = services.transfer(centre, ticket_id, service=request.form.get("service") or "",
-                                by=current_staff()["id"])
+        with _acting(counter_id, "transfer", ticket_id):
+            new = services.transfer(centre, ticket_id, service=request.form.get("service") or "",
+                                    by=current_staff()["id"])
         service = services.get_service(centre, new["service"])
     except KioskError as exc:
         return _action_error(counter_id, exc)
@@ -236,8 +251,9 @@ def reprint(counter_id, ticket_id):
     centre = kiosk().centre
     printer = centre.printer
     try:
-        ticket = services.get_ticket(centre, ticket_id)
-        service = services.get_service(centre, ticket["service"])
+        with _acting(counter_id, "reprint"):
+            ticket = services.get_ticket(centre, ticket_id)
+            service = services.get_service(centre, ticket["service"])
     except KioskError as exc:
         return _action_error(counter_id, exc)
     if not callable(getattr(printer, "reprint", None)):
@@ -258,8 +274,9 @@ def act(counter_id, ticket_id, action):
     if action not in ACTIONS:
         return _action_error(counter_id, NotFound(f"unknown action {action!r}"))
     try:
-        ticket = services.act(kiosk().centre, ticket_id, ACTIONS[action], by=current_staff()["id"],
-                              counter=counter_id if action == "recall" else None)
+        with _acting(counter_id, ACTIONS[action], ticket_id) as centre:
+            ticket = services.act(centre, ticket_id, ACTIONS[action], by=current_staff()["id"],
+                                  counter=counter_id if action == "recall" else None)
     except KioskError as exc:
         return _action_error(counter_id, exc)
     return _render(counter_id, notice=Markup(str(DONE_TEXTS[ACTIONS[action]])) % {"number": bdi(ticket["number"])})
@@ -271,7 +288,8 @@ def set_status(counter_id):
     """Open, break or close the counter."""
     status = request.form.get("status") or ""
     try:
-        services.set_counter_status(kiosk().centre, counter_id, status, by=current_staff()["id"])
+        with _acting(counter_id, f"counter_{status}") as centre:
+            services.set_counter_status(centre, counter_id, status, by=current_staff()["id"])
     except KioskError as exc:
         return _action_error(counter_id, exc)
     return _render(counter_id, notice=str(STATUS_TEXTS[status]))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from kiosk.domain.errors import KioskError
@@ -34,26 +34,35 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(KioskError)
     def kiosk_error(exc: KioskError):
+        """A refusal decided by the use cases (with Retry-After when it says how long to wait)."""
         extra = {k: v for k, v in exc.details.items() if k == "fields"}
-        return error_response(exc.code, exc.message, exc.status, **extra)
+        response = make_response(error_response(exc.code, exc.message, exc.status, **extra))
+        if "retry_after_s" in exc.details:
+            response.headers["Retry-After"] = str(exc.details["retry_after_s"])
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        """Werkzeug's errors (404, 405 with Allow, 413 ...)."""
         code = _HTTP_CODES.get(exc.code, "http_error")
         message = {413: f"the request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"}.get(
             exc.code, exc.description or exc.name)
-        response = error_response(code, message, exc.code)
+        # error_response gives (body, status) where the body is a str for pages: make a response
+        # before adding headers, else a wrong method on any page became a 500
+        response = make_response(error_response(code, message, exc.code))
         if exc.code == 405 and exc.valid_methods:
-            response[0].headers["Allow"] = ", ".join(exc.valid_methods)
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
 
     @app.errorhandler(StoreError)
     def store_error(exc: StoreError):
+        """The store cannot write: 503, and the supervisor is asked for."""
         log.error("store error: %s", exc)
         return error_response("storage_error", "the centre's storage cannot accept changes now; "
                               "call the supervisor", 503)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
+        """A bug: logged, answered 500 without details."""
         log.exception("unexpected error on %s %s", request.method, request.path)
         return error_response("internal_error", "something went wrong; nothing was changed by this request", 500)

@@ -1,29 +1,57 @@
-"""OpenAPI 3.1 description of the JSON API v1, served at /api/v1/openapi.json."""
+"""OpenAPI 3.1 description of the JSON API v1, served at /api/v1/openapi.json.
 
-_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
-    "type": "object", "required": ["code", "message"],
-    "properties": {"code": {"type": "string"}, "message": {"type": "string"},
-                   "fields": {"type": "object", "additionalProperties": {"type": "string"}}}}}}
-_NAMES = {"type": "object", "required": ["ar", "ckb", "en"],
-          "properties": {k: {"type": "string"} for k in ("ar", "ckb", "en")}}
+Every object is closed (`additionalProperties: false`) and every error an operation can answer is
+listed, so that schema-driven tests (tests/fuzz) hold the API to exactly this document: a new
+field or error code goes into this file in the same change.
+"""
+
+_TEXT = {"type": "string"}
+_TIME = {"type": "string", "format": "date-time"}
+_ULID = {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$"}
 _STATES = ["waiting", "called", "serving", "done", "no_show", "held", "transferred", "cancelled"]
-_EVENT = {"type": "object", "required": ["state", "at"], "properties": {
-    "state": {"enum": _STATES}, "at": {"type": "string", "format": "date-time"}, "counter": {"type": "string"},
-    "by": {"type": "string"}, "action": {"type": "string"}, "reason": {"type": "string"}}}
-_TICKET = {"type": "object", "required": ["id", "number", "service", "priority", "lang", "state", "issued_at",
-                                          "ahead", "estimated_wait_s", "events"],
-           "properties": {
-               "id": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$"},
-               "number": {"type": "string", "examples": ["A-007"]},
-               "service": {"type": "string"}, "priority": {"type": "string"},
-               "lang": {"enum": ["ar", "ckb", "en"]}, "state": {"enum": _STATES},
-               "issued_at": {"type": "string", "format": "date-time"},
-               "arrival_at": {"type": "string", "format": "date-time"},
-               "ahead": {"type": "integer", "minimum": 0},
-               "estimated_wait_s": {"type": "integer", "minimum": 0},
-               "counter": {"type": ["string", "null"]},
-               "qr": {"type": "string"},
-               "events": {"type": "array", "items": _EVENT}}}
+_LANGS = ["ar", "ckb", "en"]
+
+
+def _object(properties: dict, required: tuple[str, ...] = ()) -> dict:
+    """A closed JSON object: only the listed properties."""
+    return {"type": "object", "additionalProperties": False, "required": list(required), "properties": properties}
+
+
+_ERROR = _object({"error": _object({
+    "code": {"type": "string", "pattern": "^[a-z_]+$"},
+    "message": _TEXT,
+    "fields": {"type": "object", "additionalProperties": _TEXT}}, ("code", "message"))}, ("error",))
+_NAMES = _object({k: _TEXT for k in _LANGS}, tuple(_LANGS))
+_EVENT = _object({
+    "state": {"enum": _STATES}, "at": _TIME, "action": _TEXT, "counter": _TEXT, "by": _TEXT,
+    "reason": _TEXT, "from": _TEXT}, ("state", "at"))
+_TICKET = _object({
+    "id": _ULID,
+    "number": {"type": "string", "examples": ["A-007"]},
+    "service": _TEXT, "priority": _TEXT, "lang": {"enum": _LANGS}, "state": {"enum": _STATES},
+    "issued_at": _TIME, "arrival_at": _TIME, "day": {"type": "string", "format": "date"},
+    "seq_in_day": {"type": "integer", "minimum": 1},
+    "ahead": {"type": "integer", "minimum": 0},
+    "estimated_wait_s": {"type": "integer", "minimum": 0},
+    "counter": {"type": ["string", "null"]},
+    "qr": _TEXT,
+    "transferred_from": _ULID, "transferred_to": _ULID,
+    "events": {"type": "array", "items": _EVENT}},
+    ("id", "number", "service", "priority", "lang", "state", "issued_at", "ahead", "estimated_wait_s", "events"))
+_SERVICE = _object({
+    "code": _TEXT, "prefix": _TEXT, "names": _NAMES, "active": {"type": "boolean"},
+    "fee_iqd": {"type": "integer", "minimum": 0}, "documents": {"type": "array", "items": _NAMES},
+    "pictogram": {"type": ["string", "null"]}}, ("code", "prefix", "names", "active"))
+
+_ERROR_TEXTS = {400: "malformed JSON, not an object, or a field of the wrong type",
+                401: "no valid token (or wrong name or PIN)",
+                403: "the role, the counter rights or the staff network do not allow this",
+                404: "no such ticket, counter or action",
+                409: "not allowed in the ticket's or counter's state, or the service takes no tickets",
+                413: "the body is larger than the limit",
+                422: "well-formed but invalid or unknown values (fields named)",
+                429: "too many requests; Retry-After says how long to wait",
+                503: "the centre's storage cannot accept changes now"}
 
 
 def _json(schema):
@@ -32,72 +60,90 @@ def _json(schema):
 
 
 def _err(*codes):
-    """Error responses for the given statuses."""
-    return {str(c): {"description": "error", **_json(_ERROR)} for c in codes}
+    """Error responses for the given statuses (429 with its Retry-After header)."""
+    out = {}
+    for code in codes:
+        out[str(code)] = {"description": _ERROR_TEXTS[code], **_json({"$ref": "#/components/schemas/Error"})}
+        if code == 429:
+            out[str(code)]["headers"] = {"Retry-After": {"description": "seconds to wait",
+                                                         "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+    return out
 
 
 def _ticket_out(status="200"):
     """A response carrying one TICKET."""
-    return {status: {"description": "the ticket", **_json({"type": "object", "properties": {"ticket": _TICKET}})}}
+    return {status: {"description": "the ticket", **_json(_object({"ticket": {"$ref": "#/components/schemas/Ticket"}},
+                                                                   ("ticket",)))}}
+
+
+def _body(properties: dict, required: tuple[str, ...] = ()) -> dict:
+    """A required JSON request body with exactly these fields."""
+    return {"required": True, **_json(_object(properties, required))}
 
 
 _AUTH = [{"bearer": []}]
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+_COUNTER = [{"name": "counter", "in": "path", "required": True, "schema": {"type": "string"}}]
+_STAFF_ERRORS = (400, 401, 403, 404, 409, 413, 422, 503)
 
 SPEC = {
     "openapi": "3.1.0",
     "info": {"title": "Public service centre kiosk API", "version": "1",
              "description": "Tickets, queue actions and display state of one centre. Every error body is "
-                            "{\"error\": {\"code\", \"message\"}}. Times are ISO 8601 UTC with Z."},
+                            "{\"error\": {\"code\", \"message\"}}. Times are ISO 8601 UTC with Z. Staff "
+                            "endpoints work only from the centre's staff networks (403 outside_staff_network)."},
     "servers": [{"url": "/api/v1"}],
     "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
                    "schemas": {"Ticket": _TICKET, "Error": _ERROR}},
     "paths": {
-        "/services": {"get": {"summary": "Configured services", "responses": {"200": {"description": "services", **_json(
-            {"type": "object", "properties": {"services": {"type": "array", "items": {"type": "object", "properties": {
-                "code": {"type": "string"}, "prefix": {"type": "string"}, "names": _NAMES, "active": {"type": "boolean"}}}}}})}}}},
+        "/services": {"get": {
+            "summary": "Configured services",
+            "responses": {"200": {"description": "services", **_json(_object(
+                {"services": {"type": "array", "items": _SERVICE}}, ("services",)))}}}},
         "/tickets": {"post": {
             "summary": "Take a ticket",
-            "requestBody": {"required": True, **_json({"type": "object", "additionalProperties": False, "required": ["service"],
-                                                        "properties": {"service": {"type": "string"},
-                                                                       "priority": {"type": "string", "default": "normal"},
-                                                                       "lang": {"enum": ["ar", "ckb", "en"]}}})},
-            "responses": {**_ticket_out("201"), **_err(400, 409, 413, 422, 429)}}},
-        "/tickets/{id}": {"get": {"summary": "One ticket", "parameters": _ID,
-                                  "responses": {**_ticket_out(), **_err(404)}}},
-        "/display": {"get": {"summary": "Hall display state (no personal data)", "responses": {"200": {
-            "description": "now serving and waiting counts", **_json({"type": "object", "properties": {
-                "now_serving": {"type": "array", "items": {"type": "object", "properties": {
-                    "number": {"type": "string"}, "counter": {"type": "string"}, "called_at": {"type": "string"}}}},
-                "waiting": {"type": "object", "additionalProperties": {"type": "integer"}}}})}}}},
+            "requestBody": _body({"service": _TEXT, "priority": {"type": "string", "default": "normal"},
+                                  "lang": {"enum": _LANGS}}, ("service",)),
+            "responses": {**_ticket_out("201"), **_err(400, 409, 413, 422, 429, 503)}}},
+        "/tickets/{id}": {"get": {
+            "summary": "One ticket (no staff ids in its events)", "parameters": _ID,
+            "responses": {**_ticket_out(), **_err(404)}}},
+        "/display": {"get": {
+            "summary": "Hall display state (no personal data)",
+            "responses": {"200": {"description": "now serving and waiting counts", **_json(_object({
+                "now_serving": {"type": "array", "items": _object(
+                    {"number": _TEXT, "counter": _TEXT, "called_at": _TIME}, ("number", "counter", "called_at"))},
+                "waiting": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}},
+                ("now_serving", "waiting")))}}}},
         "/auth/token": {"post": {
-            "summary": "Staff login with name and PIN",
-            "requestBody": {"required": True, **_json({"type": "object", "additionalProperties": False,
-                                                        "required": ["staff", "pin"],
-                                                        "properties": {"staff": {"type": "string"}, "pin": {"type": "string"}}})},
-            "responses": {"200": {"description": "token", **_json({"type": "object", "properties": {
-                "token": {"type": "string"}, "expires_at": {"type": "string"}, "role": {"type": "string"}}})},
-                **_err(400, 401, 422, 429)}}},
+            "summary": "Staff login with name and PIN (throttled per name and per address)",
+            "requestBody": _body({"staff": _TEXT, "pin": _TEXT}, ("staff", "pin")),
+            "responses": {"200": {"description": "token", **_json(_object({
+                "token": _TEXT, "expires_at": _TIME, "role": {"enum": ["attendant", "supervisor"]}},
+                ("token", "expires_at", "role")))},
+                **_err(400, 401, 403, 413, 422, 429, 503)}}},
         "/counters/{counter}/call-next": {"post": {
-            "summary": "Call the next ticket for a counter", "security": _AUTH,
-            "parameters": [{"name": "counter", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "called", **_json({"type": "object", "properties": {
-                "ticket": _TICKET, "reason": {"type": "string"}, "rule": {"enum": ["overdue", "priority", "turn", "next"]}}})},
-                "204": {"description": "nobody is waiting for this counter's services"}, **_err(401, 403, 404)}}},
+            "summary": "Call the next ticket for a counter (a free counter is taken by the first call)",
+            "security": _AUTH, "parameters": _COUNTER,
+            "requestBody": {"required": False, **_json(_object({}))},
+            "responses": {"200": {"description": "called", **_json(_object({
+                "ticket": {"$ref": "#/components/schemas/Ticket"}, "reason": _TEXT,
+                "rule": {"enum": ["overdue", "priority", "turn", "next"]}}, ("ticket", "reason", "rule")))},
+                "204": {"description": "nobody is waiting for this counter's services"},
+                **_err(*_STAFF_ERRORS)}}},
         "/tickets/{id}/call": {"post": {
-            "summary": "Call a specific ticket", "security": _AUTH, "parameters": _ID,
-            "requestBody": {"required": True, **_json({"type": "object", "required": ["counter"],
-                                                        "properties": {"counter": {"type": "string"}}})},
-            "responses": {**_ticket_out(), **_err(400, 401, 404, 409, 422)}}},
+            "summary": "Call a specific ticket (audited as out of turn)", "security": _AUTH, "parameters": _ID,
+            "requestBody": _body({"counter": _TEXT}, ("counter",)),
+            "responses": {**_ticket_out(), **_err(*_STAFF_ERRORS)}}},
         "/tickets/{id}/transfer": {"post": {
             "summary": "Transfer to another service (keeps the arrival time)", "security": _AUTH, "parameters": _ID,
-            "requestBody": {"required": True, **_json({"type": "object", "required": ["service"],
-                                                        "properties": {"service": {"type": "string"}}})},
-            "responses": {**_ticket_out(), **_err(400, 401, 404, 409, 422)}}},
+            "requestBody": _body({"service": _TEXT}, ("service",)),
+            "responses": {**_ticket_out(), **_err(*_STAFF_ERRORS)}}},
         "/tickets/{id}/{action}": {"post": {
             "summary": "recall, start, finish, no-show, hold, requeue, reactivate, cancel", "security": _AUTH,
             "parameters": _ID + [{"name": "action", "in": "path", "required": True, "schema": {
                 "enum": ["recall", "start", "finish", "no-show", "hold", "requeue", "reactivate", "cancel"]}}],
-            "responses": {**_ticket_out(), **_err(400, 401, 404, 409)}}},
+            "requestBody": {"required": False, **_json(_object({"counter": _TEXT}))},
+            "responses": {**_ticket_out(), **_err(*_STAFF_ERRORS)}}},
     },
 }

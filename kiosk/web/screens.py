@@ -152,6 +152,11 @@ ERROR_TEXTS = {
     "method_not_allowed": lazy_gettext("This action is not possible here."),
     "conflict": lazy_gettext("This was changed in the meantime. Please try again."),
     "invalid_transition": lazy_gettext("This is not possible for the ticket in its current state."),
+    "counter_taken": lazy_gettext("Another attendant holds this counter. Choose a free counter."),
+    "counter_not_open": lazy_gettext("Open the counter before calling tickets."),
+    "not_your_ticket": lazy_gettext("This ticket was called at another counter. Only its attendant or a "
+                                    "supervisor can act on it."),
+    "outside_staff_network": lazy_gettext("Staff screens cannot be used from this network."),
     "payload_too_large": lazy_gettext("The request is too large."),
     "unsupported_media_type": lazy_gettext("The request has an unsupported format."),
     "rate_limited": lazy_gettext("Too many requests. Please wait a moment."),
@@ -326,8 +331,6 @@ def register(app: Flask) -> None:
     from kiosk.web import admin, auth, cases, counter, display, kiosk as kiosk_screen, sse
 
     catalogues.ensure_compiled()
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(I18N_DIR)
     app.config["BABEL_DEFAULT_LOCALE"] = LOCALES[app.config["DEFAULT_LANGUAGE"]]
     app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["TIMEZONE"]

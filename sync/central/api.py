@@ -20,9 +20,10 @@ class PullQuery(BaseModel):
     """Query of a pull: numbers arrive as text and are converted, nothing else is allowed."""
 
     model_config = ConfigDict(extra="forbid")
-    since: int = Field(default=0, ge=0)
+    # sequences are 64-bit in the database: a larger number must be a 422, not a driver overflow
+    since: int = Field(default=0, ge=0, le=protocol.MAX_SEQ)
     limit: int = Field(default=500, ge=1, le=protocol.MAX_PULL_LIMIT)
-    head_seq: int | None = Field(default=None, ge=0)
+    head_seq: int | None = Field(default=None, ge=0, le=protocol.MAX_SEQ)
 
 
 def _central():

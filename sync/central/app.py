@@ -84,7 +84,7 @@ def create_app(config: dict | None = None, *, clock=None, engine=None) -> Flask:
     app.json.ensure_ascii = False
     url = app.config["CENTRAL_DATABASE_URL"]
     if not url and engine is None:
-        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
         url = f"sqlite:///{Path(app.instance_path) / 'central.sqlite3'}"
         app.config["CENTRAL_DATABASE_URL"] = url
     engine = engine or db.make_engine(url)
@@ -93,6 +93,13 @@ def create_app(config: dict | None = None, *, clock=None, engine=None) -> Flask:
     app.extensions["central"] = Central(engine, clock or SystemClock(), int(app.config["CENTRAL_MAX_SKEW_S"]))
 
     from sync.central import api, cli, views
+    from sync.central.openapi import SPEC
+
+    @app.get("/api/v1/openapi.json")
+    def openapi():
+        """The OpenAPI 3.1 description of central's sync API and public receipt endpoints."""
+        return jsonify(SPEC)
+
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
     cli.register(app)
@@ -135,8 +142,13 @@ def _register_errors(app: Flask) -> None:
         if _is_api():
             message = (f"the body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
                        if exc.code == 413 else exc.description or exc.name)
-            return jsonify({"error": {"code": code, "message": message}}), exc.code
-        return render_template("central/error.html", status=exc.code, message=exc.name), exc.code
+            response = app.make_response((jsonify({"error": {"code": code, "message": message}}), exc.code))
+        else:
+            response = app.make_response((render_template("central/error.html", status=exc.code,
+                                                          message=exc.name), exc.code))
+        if exc.code == 405 and getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)  # RFC 9110: a 405 names what works
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 
 from sqlalchemy import Connection, delete, select, update
@@ -23,6 +24,7 @@ from sync.central.sql import insert_for
 
 log = logging.getLogger(__name__)
 
+_ASCII_DIGITS = re.compile(r"[0-9]{1,12}")
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud over a phone
 
 
@@ -117,7 +119,8 @@ def authenticate(conn: Connection, *, method: str, path: str, headers, body: byt
     signature = headers.get(protocol.H_SIGNATURE)
     if not all((device_id, timestamp, nonce, digest, signature)):
         raise ApiError(401, "unauthorized", "the request is not signed (enrol this kiosk and sign every request)")
-    if not timestamp.isdigit() or len(nonce) > 32 or len(device_id) > 26:
+    # str.isdigit() is also true for "²" and other digits int() refuses: allow ASCII digits only
+    if not _ASCII_DIGITS.fullmatch(timestamp) or len(nonce) > 32 or len(device_id) > 26:
         raise ApiError(401, "unauthorized", "malformed signature headers")
     skew = abs(now.timestamp() - int(timestamp))
     if skew > max_skew_s:

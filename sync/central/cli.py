@@ -1,5 +1,5 @@
 """Operator commands: `flask --app sync.central db-upgrade | add-centre | enroll | revoke |
-config-load | export | add-operator | devices`."""
+config-load | export | add-operator | devices | check | locked | unlock`."""
 from __future__ import annotations
 
 import datetime as dt
@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sync import protocol
-from sync.central import auth, db, feed
+from sync.central import auth, db, feed, logins
 from sync.central.errors import CentralError
 from sync.central.export import export_tickets
 from sync.central.models import Centre, Device, DeviceCursor, Operator
@@ -209,9 +209,65 @@ def devices_command(centre):
                        f"offset {offset}")
 
 
+# Files of the receipts directory that are public by design (pinned on kiosks, served at /R).
+PUBLIC_FILES = ("root-public.pem", "trust-list.cbor")
+
+
+@click.command("check")
+@click.option("--fix", is_flag=True, help="take group and other permissions off what should be private")
+@with_appcontext
+def check_command(fix):
+    """Report (and repair) a SQLite database, its folder or receipt keys other users could read."""
+    from sync import files
+    from sync.central.receipts import receipts_dir
+    app = current_app
+    found = []
+    path = db.sqlite_path(app.config["CENTRAL_DATABASE_URL"] or "")
+    if path is not None:
+        found += files.loose_modes(path.parent, within=False)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            found += files.loose_modes(path.with_name(path.name + suffix))
+    keys_dir = receipts_dir(app)
+    found += [f for f in files.loose_modes(keys_dir) if f.path.name not in PUBLIC_FILES]
+    if fix and found:
+        left = files.tighten(found)
+        click.echo(f"fixed {len(found) - len(left)} path(s): group and other permissions removed")
+        found = left
+    if not found:
+        click.echo("ok    database file and receipt keys readable by their owner only")
+        return
+    for item in found:
+        click.echo("FAIL  " + item.describe())
+    sys.exit(1)
+
+
+@click.command("locked")
+@with_appcontext
+def locked_command():
+    """List operator names and addresses locked after wrong passwords."""
+    central = _central()
+    with central.engine.connect() as conn:
+        rows = logins.locked(conn, central.clock.now())
+    for row in rows:
+        click.echo(f"{row['kind']:8} {row['key']}  {int(row['wait_s'] // 60) + 1} min")
+    if not rows:
+        click.echo("nothing is locked")
+
+
+@click.command("unlock")
+@click.argument("name")
+@click.option("--address", is_flag=True, help="NAME is a client address, not an operator name")
+@with_appcontext
+def unlock_command(name, address):
+    """Let a locked operator name (or address) sign in again at once."""
+    with _central().engine.begin() as conn:
+        found = logins.unlock(conn, "address" if address else "account", name)
+    click.echo(f"{name} may sign in again" if found else f"{name} was not locked")
+
+
 def register(app: Flask) -> None:
     """Add the operator commands to `flask --app sync.central`."""
     for command in (db_upgrade_command, add_centre_command, enroll_command, revoke_command,
                     reset_cursor_command, config_load_command, export_command, add_operator_command,
-                    devices_command):
+                    devices_command, check_command, locked_command, unlock_command):
         app.cli.add_command(command)

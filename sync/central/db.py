@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 
 log = logging.getLogger(__name__)
 
@@ -19,11 +20,33 @@ _MIGRATION_LOCK = 0x6B696F736B  # pg_advisory_xact_lock key: one migrator at a t
 def make_engine(url: str, **kwargs) -> Engine:
     """An engine for `url`; SQLite gets WAL, full fsync and eager write locks."""
     if url.startswith("sqlite"):
+        _owner_only_sqlite(url)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         _tune_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for an in-memory database or another backend)."""
+    parsed = make_url(url)
+    if not parsed.get_backend_name() == "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _owner_only_sqlite(url: str) -> None:
+    """Create a new SQLite file as 0600 before SQLite does (it would use 0644): it holds operator
+    password hashes and every centre's records. SQLite gives its -wal and -shm files the mode of
+    the database file. An existing file keeps its mode (`flask --app sync.central check`)."""
+    path = sqlite_path(url)
+    if path is None or path.exists():
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def _tune_sqlite(engine: Engine) -> None:

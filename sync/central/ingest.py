@@ -34,7 +34,9 @@ def apply_push(conn: Connection, device, batch: protocol.PushRequest, checked: l
     try:
         batch.check_range()
     except protocol.ProtocolError as exc:
-        raise ApiError(400, "bad_request", str(exc)) from None
+        # well-formed JSON of the right shape whose numbers disagree: a value error (422), like the
+        # other protocol checks, not malformed input (400)
+        raise ApiError(422, "validation_failed", str(exc), fields={"to_seq": str(exc)}) from None
     cursor = conn.execute(select(DeviceCursor).where(DeviceCursor.device_id == device.device_id)
                           .with_for_update()).one()
     last = cursor.last_seq

@@ -211,3 +211,16 @@ class Operator(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class LoginThrottle(Base):
+    """Wrong passwords per operator name and per client address (kiosk.domain.throttle rules),
+    in the database because several gunicorn workers must share one count."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "account:NAME" | "address:IP"
+    window_start: Mapped[float] = mapped_column(Float)
+    window_failures: Mapped[int] = mapped_column(Integer)
+    level: Mapped[int] = mapped_column(Integer)
+    last_failure_at: Mapped[float] = mapped_column(Float)
+    locked_until: Mapped[float] = mapped_column(Float, index=True)

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
-import hmac
 import json
 import logging
 import os
@@ -36,7 +34,7 @@ from kiosk.domain.cases import Status
 from kiosk.domain.errors import KioskError
 from sync.central import feed, views
 from sync.central.errors import CentralError
-from sync.central.models import Centre, ConfigChange, ConfigDoc, Operator, Record
+from sync.central.models import Centre, ConfigChange, ConfigDoc, Record
 
 log = logging.getLogger(__name__)
 
@@ -343,7 +341,8 @@ def live_status():
         return _status_error(413, "payload_too_large", f"at most {MAX_STATUS_BODY} bytes")
     try:
         body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: 4 KB of "[[[[..." is enough to exhaust the parser's stack
         return _status_error(400, "bad_request", "the body must be JSON")
     if not isinstance(body, dict) or set(body) != {"qr_text"} or not isinstance(body["qr_text"], str):
         return _status_error(422, "validation_failed", 'send {"qr_text": "HTTPS://.../R#..."}')
@@ -370,28 +369,10 @@ def live_status():
 
 # -- operators: back office, overdue, reports ------------------------------------------------------
 
-def _operator() -> str:
-    """The signed-in operator's name."""
-    return request.authorization.username
-
-
-def _csrf_token() -> str:
-    """A form token bound to the operator's stored password hash: another site cannot know it."""
-    with _central().engine.connect() as conn:
-        stored = conn.execute(select(Operator.password_hash).where(Operator.name == _operator())).scalar() or ""
-    return hmac.new(stored.encode(), b"receipts-form:" + _operator().encode(), hashlib.sha256).hexdigest()
-
-
-def _check_form() -> None:
-    """Refuse a state change from another origin or without the operator's form token.
-
-    HTTP basic credentials are sent by the browser to any request, even one another site makes it
-    send, so a token is needed as for any cookie session."""
-    origin = request.headers.get("Origin")
-    if origin and origin.rstrip("/") != request.host_url.rstrip("/"):
-        abort(403)
-    if not hmac.compare_digest(request.form.get("csrf_token", ""), _csrf_token()):
-        abort(400)
+# the operators' form protection is shared with central's other pages
+_operator = views.operator
+_csrf_token = views.form_token
+_check_form = views.check_form
 
 
 @ops.after_request

@@ -3,18 +3,21 @@ quarantined records. Read-only; HTTP basic authentication against the operators 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import logging
+import math
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from sync.central import logins
 from sync.central.models import Centre, Device, DeviceCursor, Operator, Quarantined
 
-bp = Blueprint("central", __name__)
+log = logging.getLogger(__name__)
 
-_hasher = PasswordHasher()
+bp = Blueprint("central", __name__)
 
 
 def _central():
@@ -24,18 +27,24 @@ def _central():
 
 @bp.before_request
 def _require_operator():
-    """Deny by default: only a known operator with the right password sees anything."""
+    """Deny by default: only a known operator with the right password sees anything. Wrong
+    passwords back off per name and per address (sync.central.logins), and an unknown name costs
+    as long to refuse as a known one."""
     auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
         return _challenge()
-    with _central().engine.connect() as conn:
-        stored = conn.execute(select(Operator.password_hash).where(Operator.name == auth.username)).scalar()
+    central = _central()
     try:
-        if stored is None or not _hasher.verify(stored, auth.password):
-            return _challenge()
-    except (VerificationError, InvalidHashError):
-        return _challenge()
-    return None
+        ok = logins.sign_in(central.engine, auth.username, auth.password, address=request.remote_addr or "",
+                            now=central.clock.now())
+    except logins.Locked as exc:
+        response = current_app.make_response((render_template(
+            "central/error.html", status=429,
+            message=f"Too many wrong passwords for this name or from this address. Try again in "
+                    f"{math.ceil(exc.retry_after_s / 60)} min, or ask another operator to unlock it."), 429))
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
+    return None if ok else _challenge()
 
 
 def _challenge():
@@ -44,6 +53,30 @@ def _challenge():
     response = current_app.make_response(body)
     response.headers["WWW-Authenticate"] = 'Basic realm="central", charset="UTF-8"'
     return response
+
+
+def operator() -> str:
+    """The signed-in operator's name."""
+    return request.authorization.username
+
+
+def form_token() -> str:
+    """A form token bound to the operator's stored password hash: another site cannot know it."""
+    with _central().engine.connect() as conn:
+        stored = conn.execute(select(Operator.password_hash).where(Operator.name == operator())).scalar() or ""
+    return hmac.new(stored.encode(), b"receipts-form:" + operator().encode(), hashlib.sha256).hexdigest()
+
+
+def check_form() -> None:
+    """Refuse a state change from another origin or without the operator's form token.
+
+    HTTP basic credentials are sent by the browser to any request, even one another site makes it
+    send, so a token is needed as for any cookie session."""
+    origin = request.headers.get("Origin")
+    if origin and origin.rstrip("/") != request.host_url.rstrip("/"):
+        abort(403)
+    if not hmac.compare_digest(request.form.get("csrf_token", ""), form_token()):
+        abort(400)
 
 
 def _ago(now: dt.datetime, moment: dt.datetime | None) -> str:
@@ -102,3 +135,25 @@ def centre(code: str):
                                      .order_by(Quarantined.received_at.desc(), Quarantined.seq.desc())
                                      .limit(200)).all()
     return render_template("central/centre.html", centre=found, devices=devices, quarantine=quarantine)
+
+
+@bp.get("/operators/locks")
+def locks():
+    """Operator names and addresses locked after wrong passwords, with an unlock button each."""
+    with _central().engine.connect() as conn:
+        rows = logins.locked(conn, _central().clock.now())
+        names = set(conn.execute(select(Operator.name)).scalars())
+    return render_template("central/locks.html", locks=rows, operators=names, csrf_token=form_token(),
+                           done=request.args.get("unlocked"))
+
+
+@bp.post("/operators/locks")
+def unlock():
+    """Let a locked operator name or address try again at once (logged with who did it)."""
+    check_form()
+    kind, key = request.form.get("kind", ""), request.form.get("key", "")
+    with _central().engine.begin() as conn:
+        found = logins.unlock(conn, kind, key)
+    if found:
+        log.info("operator %s unlocked %s %s", operator(), kind, key[:64])
+    return redirect(url_for("central.locks", unlocked=key[:64] if found else ""), 303)

@@ -24,6 +24,13 @@ def auth(api):
     return {"Authorization": f"Bearer {token}"}
 
 
+@pytest.fixture
+def super_auth(api):
+    """The demo supervisor's token (supervisors may act on tickets of any counter)."""
+    token = api("POST", "/auth/token", json={"staff": "super", "pin": "9999"}).json()["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
 def test_services_and_openapi(api):
     body = api("GET", "/services").json()
     assert [s["code"] for s in body["services"]] == ["A", "B", "C"]
@@ -50,17 +57,20 @@ def test_ticket_lifecycle(api, auth):
     assert api("POST", "/counters/2/call-next", headers=auth).status_code == 204
 
 
-def test_hold_requeue_cancel_transfer_and_specific_call(api, auth):
+def test_hold_requeue_cancel_transfer_and_specific_call(api, auth, super_auth):
     t1 = api("POST", "/tickets", json={"service": "A"}).json()["ticket"]
     t2 = api("POST", "/tickets", json={"service": "A", "priority": "pregnancy"}).json()["ticket"]
     r = api("POST", f"/tickets/{t1['id']}/call", json={"counter": "3"}, headers=auth)
     assert r.json()["ticket"]["state"] == "called"
     assert api("POST", f"/tickets/{t1['id']}/hold", headers=auth).json()["ticket"]["state"] == "held"
     assert api("POST", f"/tickets/{t1['id']}/requeue", headers=auth).json()["ticket"]["state"] == "waiting"
-    r = api("POST", f"/tickets/{t2['id']}/transfer", json={"service": "C"}, headers=auth)
+    # waiting tickets belong to no counter: only a supervisor transfers or cancels them
+    assert api("POST", f"/tickets/{t2['id']}/transfer", json={"service": "C"}, headers=auth).status_code == 403
+    r = api("POST", f"/tickets/{t2['id']}/transfer", json={"service": "C"}, headers=super_auth)
     assert r.json()["ticket"]["number"] == "C-001" and r.json()["ticket"]["priority"] == "pregnancy"
-    assert api("POST", f"/tickets/{t1['id']}/cancel", headers=auth).json()["ticket"]["state"] == "cancelled"
-    r = api("POST", f"/tickets/{t1['id']}/no-show", headers=auth)
+    assert api("POST", f"/tickets/{t1['id']}/cancel", headers=auth).json()["error"]["code"] == "not_your_ticket"
+    assert api("POST", f"/tickets/{t1['id']}/cancel", headers=super_auth).json()["ticket"]["state"] == "cancelled"
+    r = api("POST", f"/tickets/{t1['id']}/no-show", headers=super_auth)
     assert r.status_code == 409 and r.json()["error"]["code"] == "invalid_transition"
 
 
@@ -112,17 +122,21 @@ def test_changed_pin_revokes_tokens(api, auth, centre):
     assert api("POST", "/counters/1/call-next", headers=auth).status_code == 401
 
 
-def test_bad_staff_requests(api, auth, centre):
+def test_bad_staff_requests(api, auth, super_auth, centre):
     t = api("POST", "/tickets", json={"service": "A"}).json()["ticket"]
     seq = centre.store.seq
+    r = api("POST", f"/tickets/{t['id']}/finish", headers=super_auth)
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "invalid_transition")
+    r = api("POST", f"/tickets/{t['id']}/transfer", json={"service": "Q"}, headers=super_auth)
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "unknown_service")
     cases = [
-        ("POST", f"/tickets/{t['id']}/finish", {}, 409, "invalid_transition"),
+        ("POST", f"/tickets/{t['id']}/finish", {}, 403, "not_your_ticket"),
         ("POST", f"/tickets/{t['id']}/explode", {}, 404, "not_found"),
         ("POST", "/tickets/01NOPE/start", {}, 404, "not_found"),
         ("POST", f"/tickets/{t['id']}/call", {"json": {}}, 422, "validation_failed"),
         ("POST", f"/tickets/{t['id']}/call", {"json": {"counter": "99"}}, 404, "not_found"),
         ("POST", f"/tickets/{t['id']}/call", {"json": {"counter": 1}}, 400, "bad_request"),
-        ("POST", f"/tickets/{t['id']}/transfer", {"json": {"service": "Q"}}, 422, "unknown_service"),
+        ("POST", f"/tickets/{t['id']}/transfer", {"json": {"service": "Q"}}, 403, "not_your_ticket"),
         ("POST", "/counters/99/call-next", {}, 404, "not_found"),
         ("POST", "/counters/1/call-next", {"json": {"x": 1}}, 422, "validation_failed"),
         ("GET", "/counters/1/call-next", {}, 405, "method_not_allowed"),

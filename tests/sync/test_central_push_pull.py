@@ -162,7 +162,7 @@ def test_malformed_batches_are_refused_without_moving_the_cursor(device, ops):
     good = [commit(1, put("tickets", ticket_doc())), commit(2)]
     cases = {
         "not consecutive": (device.push_body([good[0], commit(3)]), 422),
-        "range does not match": (device.push_body(good, to_seq=5), 400),
+        "range does not match": (device.push_body(good, to_seq=5), 422),
         "unknown field": (protocol.gzip_json({**json.loads(gzip.decompress(device.push_body(good))), "x": 1}), 422),
         "not json": (gzip.compress(b"{nope"), 400),
         "not gzip": (b"\x1f\x8b garbage", 400),
