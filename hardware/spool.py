@@ -362,7 +362,9 @@ class Spool:
     def write_status(self, status: dict) -> None:
         """Replace the status report atomically; not fsynced: the next worker rewrites it anyway."""
         tmp = self.directory / f".{STATUS_FILE}.tmp"
-        tmp.write_bytes(json.dumps(status, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)  # owner-only, as all data
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(json.dumps(status, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
         os.replace(tmp, self.directory / STATUS_FILE)
 
     def close_worker(self) -> None:
