@@ -48,6 +48,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
 
 
+def browser_env() -> dict[str, str]:
+    """The environment Chromium runs in. The browser is the citizen's device: it reads the real
+    clock, never a time-shifting preload (under faketime Chromium's network stack stalls); pages
+    that need the system's time get it through Playwright's clock."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+
+
 @pytest.fixture(scope="session")
 def browser():
     """One headless Debian Chromium for the whole run, shared by every folder's browser tests
@@ -55,11 +62,7 @@ def browser():
     from playwright.sync_api import sync_playwright
     assert Path(CHROMIUM).exists(), "Debian's chromium is required at /usr/bin/chromium (./run test installs it)"
     with sync_playwright() as playwright:
-        # the browser is the citizen's device: it reads the real clock, never a time-shifting
-        # preload (under faketime Chromium's network stack stalls); pages that need the system's time
-        # get it through Playwright's clock
-        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env=env)
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env=browser_env())
         yield chromium
         chromium.close()
 

@@ -152,7 +152,8 @@ def _free_port() -> int:
 
 def _central_cli(url: str, *args: str) -> str:
     """`flask --app sync.central ARGS` in a process of its own; its output."""
-    env = {**os.environ, "CENTRAL_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "CENTRAL_DATABASE_URL": url,
+           "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
     result = subprocess.run([sys.executable, "-m", "flask", "--app", "sync.central", *args], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -161,7 +162,8 @@ def _central_cli(url: str, *args: str) -> str:
 
 def _start_central(url: str, port: int, log_path: Path) -> subprocess.Popen:
     """Central in its own process (gunicorn, as in production), ready to serve."""
-    env = {**os.environ, "CENTRAL_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "CENTRAL_DATABASE_URL": url,
+           "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}",
                                  "--graceful-timeout", "1", "sync.central:create_app()"],

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from kiosk import services
+from tests.conftest import browser_env
 from tests.web.a11y import check_page
 from tests.web.conftest import screenshot
 
@@ -280,7 +281,8 @@ def test_kiosk_launcher_opens_the_screen_in_chromium(live_server, tmp_path):
     argv = command_line("kiosk", f"{live_server.url}/kiosk", browser="/usr/bin/chromium",
                         user_data_dir=str(tmp_path / "profile"))
     extra = ["--headless=new", "--no-sandbox", "--disable-gpu", "--dump-dom", "--virtual-time-budget=3000"]
-    result = subprocess.run(argv[:-1] + extra + argv[-1:], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(argv[:-1] + extra + argv[-1:], capture_output=True, text=True, timeout=60,
+                            env=browser_env())
     assert result.returncode == 0, result.stderr[-2000:]
     assert 'class="language-buttons"' in result.stdout and 'value="ckb"' in result.stdout
 
