@@ -3,7 +3,6 @@ after every restart each ticket that was answered 201 is there with the same num
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -13,35 +12,14 @@ import pytest
 import requests
 
 from kiosk.store import Store
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(data_dir, port) -> subprocess.Popen:
-    env = {**os.environ, "KIOSK_DATA_DIR": str(data_dir), "KIOSK_TICKET_RATE_PER_MIN": "0"}
-    proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "kiosk", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError("server did not start: " + proc.stderr.read().decode())
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/api/v1/services", timeout=1).status_code == 200:
-                return proc
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("server did not answer within 30 s")
+from tests.processes import child_env, free_port, start_kiosk
 
 
 @pytest.mark.slow
-def test_sigkill_loses_no_acknowledged_ticket(data_dir):
+def test_sigkill_loses_no_acknowledged_ticket(data_dir, tmp_path):
+    env = child_env(KIOSK_DATA_DIR=str(data_dir), KIOSK_TICKET_RATE_PER_MIN="0")
     subprocess.run([sys.executable, "-m", "flask", "--app", "kiosk", "demo-data"], check=True, timeout=60,
-                   env={**os.environ, "KIOSK_DATA_DIR": str(data_dir)}, capture_output=True)
+                   env=env, capture_output=True)
     rng = random.Random(20261122)
     acked: dict[str, str] = {}
     lock = threading.Lock()
@@ -49,7 +27,7 @@ def test_sigkill_loses_no_acknowledged_ticket(data_dir):
     started = time.monotonic()
     while kills < 20 and time.monotonic() - started < 240:
         port = free_port()
-        proc = start_server(data_dir, port)  # also proves the store opened cleanly after the last kill
+        proc = start_kiosk(env, port, tmp_path / "kiosk.log")  # also proves the store opened cleanly after the last kill
         stop = threading.Event()
 
         def client(seed):
@@ -75,7 +53,6 @@ def test_sigkill_loses_no_acknowledged_ticket(data_dir):
         stop.set()
         for t in threads:
             t.join(timeout=10)
-        proc.stderr.close()
         kills += 1
     assert kills >= 20, "bounded in time, but at least 20 kills"
     assert len(acked) > 100, "the clients did get tickets between kills"
@@ -90,5 +67,5 @@ def test_sigkill_loses_no_acknowledged_ticket(data_dir):
     finally:
         store.close()
     check = subprocess.run([sys.executable, "-m", "flask", "--app", "kiosk", "check"], capture_output=True, text=True,
-                           env={**os.environ, "KIOSK_DATA_DIR": str(data_dir)}, timeout=60)
+                           env=env, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr

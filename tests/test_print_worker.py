@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import requests
 from kiosk.config import ConfigError, load
 from tests.hardware.doubles.escpos_decode import decode
 from tests.hardware.doubles.printer import PrinterDouble
+from tests.processes import child_env, free_port, start_kiosk
 from tests.web.conftest import Staff
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -27,13 +27,6 @@ def double():
     """A printer double on a free loopback port."""
     with PrinterDouble() as printer:
         yield printer
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def children(pid: int) -> set[int]:
@@ -52,33 +45,16 @@ def alive(pid: int) -> bool:
         return False
 
 
-def serve(env: dict, port: int) -> subprocess.Popen:
-    """`flask --app kiosk serve` on a port, once it answers."""
-    proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "kiosk", "serve", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the kiosk did not start"
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/api/v1/services", timeout=1).status_code == 200:
-                return proc
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("the kiosk did not answer within 30 s")
-
-
 @pytest.mark.slow
-def test_kiosk_killed_right_after_a_ticket_prints_it_after_restart(data_dir, double):
+def test_kiosk_killed_right_after_a_ticket_prints_it_after_restart(data_dir, double, tmp_path):
     """The answer 201 means the print job is spooled: kill -9 of the kiosk at that moment takes its
     worker down with it, and the restarted kiosk prints the ticket, once."""
-    env = {**os.environ, "KIOSK_DATA_DIR": str(data_dir), "KIOSK_TICKET_RATE_PER_MIN": "0",
-           "KIOSK_PRINTER_URL": double.url}
+    env = child_env(KIOSK_DATA_DIR=str(data_dir), KIOSK_TICKET_RATE_PER_MIN="0", KIOSK_PRINTER_URL=double.url)
     subprocess.run([sys.executable, "-m", "flask", "--app", "kiosk", "demo-data"], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=60)
     double.set_state("down")  # the job cannot print before the kill
     port = free_port()
-    kiosk = serve(env, port)
+    kiosk = start_kiosk(env, port, tmp_path / "kiosk.log")
     try:
         answer = requests.post(f"http://127.0.0.1:{port}/api/v1/tickets", json={"service": "A", "lang": "ckb"},
                                timeout=10)
@@ -98,7 +74,7 @@ def test_kiosk_killed_right_after_a_ticket_prints_it_after_restart(data_dir, dou
     assert double.jobs == []
 
     double.set_state("online")
-    kiosk = serve(env, port)
+    kiosk = start_kiosk(env, port, tmp_path / "kiosk.log")
     try:
         assert double.wait_for_jobs(1, 30), "the spooled ticket was not printed after the restart"
         time.sleep(0.5)

@@ -16,6 +16,7 @@ import pytest
 
 from kiosk.printing import make_printer
 from tests.hardware.doubles.printer import PrinterDouble
+from tests.processes import free_port
 
 GOLDEN_DIR = pathlib.Path(__file__).resolve().parent / "golden"
 
@@ -58,13 +59,6 @@ def kiosk_printer(data_dir, clock):
     yield build
     for printer in made:
         printer.close(timeout=0)
-
-
-def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PrivateCups:

@@ -10,7 +10,7 @@ import pytest
 from hardware import PrinterState, PrinterUnavailable, get_profile, ticket_document
 from hardware.job import PrintJob
 from hardware.transports import CupsTransport
-from tests.hardware.conftest import free_port
+from tests.processes import free_port
 from tests.hardware.doubles.escpos_decode import decode
 from tests.hardware.samples import SLIPS
 

@@ -22,6 +22,7 @@ from kiosk.clock import SystemClock
 from kiosk import services
 from kiosk.domain.tickets import allowed_actions
 from sync import agent as agent_mod
+from tests.processes import child_env, free_port
 from sync.central.models import DeviceCursor, Record, TicketEventRow
 from sync.inbox import apply_inbox
 from tests.sync.support import FaultProxy, ticket_doc
@@ -143,17 +144,9 @@ def test_records_reach_central_exactly_once_through_network_faults(enrolled, sto
     assert store.get("services", "C")["fee_iqd"] == 2500
 
 
-def _free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _central_cli(url: str, *args: str) -> str:
     """`flask --app sync.central ARGS` in a process of its own; its output."""
-    env = {**os.environ, "CENTRAL_DATABASE_URL": url,
-           "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
+    env = child_env(CENTRAL_DATABASE_URL=url)
     result = subprocess.run([sys.executable, "-m", "flask", "--app", "sync.central", *args], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -162,8 +155,7 @@ def _central_cli(url: str, *args: str) -> str:
 
 def _start_central(url: str, port: int, log_path: Path) -> subprocess.Popen:
     """Central in its own process (gunicorn, as in production), ready to serve."""
-    env = {**os.environ, "CENTRAL_DATABASE_URL": url,
-           "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
+    env = child_env(CENTRAL_DATABASE_URL=url)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}",
                                  "--graceful-timeout", "1", "sync.central:create_app()"],
@@ -181,7 +173,7 @@ def _start_central(url: str, port: int, log_path: Path) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_central_killed_mid_batch_loses_nothing(central_url_db, ops, store, kiosk_dir, kiosk_clock, tmp_path):
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "central.log"
     proc = _start_central(central_url_db, port, log_path)
     try:
