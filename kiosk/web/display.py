@@ -20,7 +20,7 @@ from kiosk.web.screens import locale_info
 
 bp = Blueprint("display", __name__, url_prefix="/display")
 
-RECENT = 8
+RECENT = 60  # every counter's current call: a large centre has about 30 counters
 
 
 def voices() -> voice.Voices:
