@@ -119,7 +119,8 @@ def ticket_view(c: Centre, ticket: dict) -> dict:
     view = {k: v for k, v in ticket.items() if k not in ("device",)}
     view["qr"] = f"{c.config['PUBLIC_URL'].rstrip('/')}/t/{ticket['id']}"
     if ticket["state"] == State.WAITING.value:
-        ahead = c.tickets.ahead(ticket, _ranks(c))
+        # priority-aware: the calls the policy makes before this ticket, not the earlier arrivals
+        ahead = c.tickets.calls_before(ticket, _ranks(c), queue_policy(c), c.clock.now())
         view["ahead"] = ahead
         view["estimated_wait_s"] = policy.estimate_wait_s(
             ahead + 1, c.tickets.recent_service_s(ticket["service"]), _open_counters_for(c, ticket["service"]))

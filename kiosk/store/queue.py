@@ -169,15 +169,26 @@ class TicketRepository:
             heads = [side[0][0] for side in (queue.priority, queue.normal) if side] if queue is not None else []
             return min(heads, default=None)
 
-    def ahead(self, ticket: dict, ranks: dict[str, int]) -> int:
-        """How many tickets of the ticket's service arrived before it (`policy.position`, by bisection)."""
+    def calls_before(self, ticket: dict, ranks: dict[str, int], rule: policy.Policy, now) -> int:
+        """How many calls of its service come before a waiting ticket by the call-next rule
+        (`policy.calls_before`, from bisections; the service's counters may have any streak, so
+        it counts as if they had just called a normal ticket)."""
         with self._lock:
             self._use_ranks(ranks)
             queue = self._queues.get(ticket["service"])
             if queue is None:
                 return 0
             key = policy.queue_key(ticket, self.ranks)
-            return queue.priority.bisect_left(key) + queue.normal.bisect_left(key)
+            # keys of tickets that have waited max_wait_s or longer sort before this one
+            cutoff = (policy.epoch_ms(now) - rule.max_wait_s * 1000 + 1,)
+            if key < cutoff:  # overdue: only earlier arrivals go first
+                return queue.priority.bisect_left(key) + queue.normal.bisect_left(key)
+            is_priority = ticket["priority"] != policy.NORMAL
+            return policy.calls_before(
+                is_priority=is_priority, index=(queue.priority if is_priority else queue.normal).bisect_left(key),
+                priority_waiting=len(queue.priority), normal_waiting=len(queue.normal),
+                overdue_priority=queue.priority.bisect_left(cutoff), overdue_normal=queue.normal.bisect_left(cutoff),
+                ratio=rule.ratio)
 
     def call_order(self, services: Iterable[str], *, ranks: dict[str, int], now, streak: int,
                    rule: policy.Policy, limit: int) -> tuple[list[policy.Choice], int]:
