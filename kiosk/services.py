@@ -130,6 +130,11 @@ def ticket_view(c: Centre, ticket: dict) -> dict:
     return view
 
 
+def times_called(ticket: dict) -> int:
+    """How often a ticket has been called (a recall is a new call: a phone alerts again)."""
+    return sum(1 for e in ticket["events"] if e["state"] == State.CALLED.value)
+
+
 def _open_counters_for(c: Centre, service: str) -> int:
     """How many open counters serve a service."""
     states = {s["id"]: s.get("status") for s in c.store.all("counter_state")}
@@ -213,10 +218,12 @@ def _change(c: Centre, ticket_id: str, action: str, *, by: str, counter: str | N
 
 def _announce(c: Centre, action: str, ticket: dict) -> None:
     """Tell screens what changed (the display re-fetches its own state on these)."""
-    c.events.publish("queue-changed", {"service": ticket["service"]})
+    # the ticket's id lets a phone following it hear of its own change at once (kiosk/web/sse.py)
+    c.events.publish("queue-changed", {"service": ticket["service"], "ticket": ticket["id"]})
     if action in ("call", "recall"):
         c.events.publish("ticket-called", {"number": ticket["number"], "counter": ticket["counter"],
-                                           "lang": ticket["lang"], "service": ticket["service"]})
+                                           "lang": ticket["lang"], "service": ticket["service"],
+                                           "ticket": ticket["id"]})
 
 
 def _counter_services(c: Centre, counter_id: str) -> list[str]:

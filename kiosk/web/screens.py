@@ -23,7 +23,7 @@ import secrets
 import threading
 from pathlib import Path
 
-from flask import Blueprint, Flask, Response, current_app, request, send_from_directory, session, url_for
+from flask import Blueprint, Flask, Response, current_app, g, request, send_from_directory, session, url_for
 from flask_babel import Babel, force_locale, format_datetime, get_locale, gettext, lazy_gettext, ngettext
 from markupsafe import Markup
 from werkzeug.exceptions import NotFound as HTTPNotFound
@@ -59,9 +59,10 @@ class CsrfFailed(KioskError):
 # -- languages -------------------------------------------------------------------------------------
 
 def current_lang() -> str:
-    """The language of this request: the session's choice if configured, else the centre's default."""
+    """The language of this request: one a view chose for it (`g.lang`, e.g. a followed ticket's),
+    else the session's choice if configured, else the centre's default."""
     config = current_app.config
-    lang = session.get("lang")
+    lang = g.get("lang") or session.get("lang")
     return lang if lang in config["LANGUAGES"] else config["DEFAULT_LANGUAGE"]
 
 
@@ -328,7 +329,7 @@ def register(app: Flask) -> None:
     """Install languages, security, filters, static files and the screens on the centre app."""
     from kiosk import launch
     from kiosk.i18n import catalogues
-    from kiosk.web import admin, auth, cases, counter, display, kiosk as kiosk_screen, sse
+    from kiosk.web import admin, auth, cases, counter, display, follow, kiosk as kiosk_screen, sse
 
     catalogues.ensure_compiled()
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(I18N_DIR)
@@ -348,7 +349,7 @@ def register(app: Flask) -> None:
                                  error_text=error_text)
     app.jinja_env.filters.update(digits=digits, bdi=bdi, minutes=minutes, lname=lname, when=when)
 
-    for module in (auth, kiosk_screen, counter, display, admin, sse, cases):
+    for module in (auth, kiosk_screen, counter, display, admin, sse, cases, follow):
         app.register_blueprint(module.bp)
     app.register_blueprint(ui)
     app.cli.add_command(launch.launch_command)
