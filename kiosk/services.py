@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from kiosk.clock import iso
 from kiosk.domain import audit, policy, rights
+from kiosk.domain import cases as cases_domain
 from kiosk.domain.errors import (CounterNotOpen, Forbidden, NotFound, RateLimited, ServiceUnavailable,
                                  Unauthorized, UnknownService, ValidationFailed)
 from kiosk.domain.tickets import TRANSITIONS, State, new_ticket, transition
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 LANGS = ("ar", "ckb", "en")
 NORMAL = policy.NORMAL
 COUNTER_STATUSES = ("open", "break", "closed")
+CALENDAR_SETTING = "calendar"
 
 
 @dataclass
@@ -39,7 +41,7 @@ class Centre:
     clock: object
     events: Broker
     config: dict
-    printer: object | None = None     # has print_ticket(ticket_view, service); None prints nothing
+    printer: object | None = None     # has print_ticket(ticket_view, service, priority_names); None prints nothing
     tickets: TicketRepository = field(init=False)
     issue_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -63,6 +65,48 @@ def services_list(c: Centre, *, active_only: bool = False) -> list[dict]:
     """Configured services, by code."""
     docs = sorted(c.store.all("services"), key=lambda s: s["code"])
     return [s for s in docs if s.get("active", True)] if active_only else docs
+
+
+def calendar(c: Centre) -> cases_domain.Calendar:
+    """The centre's working calendar from central's `settings/calendar` (Friday-Saturday weekend
+    and no holidays when none was sent, or when the one sent cannot be read)."""
+    try:
+        return cases_domain.Calendar.from_settings(c.store.get("settings", CALENDAR_SETTING))
+    except ValueError as exc:
+        log.error("ignoring settings/calendar from central: %s", exc)
+        return cases_domain.Calendar()
+
+
+def opening(c: Centre, day: dt.date) -> dt.datetime:
+    """When the centre opens on a local day (OPENS_AT), as a UTC time."""
+    hour, minute = (int(x) for x in c.config["OPENS_AT"].split(":"))
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=c.tz).astimezone(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a service takes tickets now; if not, why ("off", "daily_cap") and when it reopens
+    (None: not known, it was switched off until someone switches it on)."""
+
+    open: bool
+    reason: str | None = None
+    reopens_at: dt.datetime | None = None
+
+
+def availability(c: Centre, svc: dict, now: dt.datetime | None = None) -> Availability:
+    """Whether `svc` takes tickets at `now`: switched off (until further notice, or for the days
+    before `closed_until`), or at its daily cap (then it reopens on the next working day)."""
+    now = now or c.clock.now()
+    today = dt.date.fromisoformat(c.today(now))
+    if not svc.get("active", True):
+        return Availability(False, "off")
+    closed_until = svc.get("closed_until")
+    if closed_until and today < dt.date.fromisoformat(closed_until):
+        return Availability(False, "off", opening(c, dt.date.fromisoformat(closed_until)))
+    cap = svc.get("daily_cap")
+    if cap and _numbering(c, svc, today.isoformat())["last"] >= int(cap):
+        return Availability(False, "daily_cap", opening(c, calendar(c).next_working_day(today)))
+    return Availability(True)
 
 
 def get_service(c: Centre, code: str) -> dict:
@@ -154,16 +198,15 @@ def issue_ticket(c: Centre, *, service: str, priority: str = NORMAL, lang: str |
     svc = get_service(c, service)
     if priority != NORMAL and priority not in {p["id"] for p in priority_classes(c)}:
         raise ValidationFailed("unknown priority class", {"priority": "must be normal or one of the configured classes"})
-    if not svc.get("active", True):
-        raise ServiceUnavailable(f"service {service} is not taking tickets now", service=service, why="inactive")
     with c.store.lock, c.issue_lock:
         now = c.clock.now()
         day = c.today(now)
         numbering = _numbering(c, svc, day)
-        cap = svc.get("daily_cap")
-        if cap and numbering["last"] >= int(cap):
-            raise ServiceUnavailable(f"service {service} has reached today's limit of {cap} tickets",
-                                     service=service, why="daily_cap")
+        state = availability(c, svc, now)
+        if not state.open:
+            raise ServiceUnavailable(f"service {service} is not taking tickets now ({state.reason})",
+                                     service=service, why=state.reason,
+                                     reopens_at=iso(state.reopens_at) if state.reopens_at else None)
         ticket = new_ticket(ticket_id=new_ulid(int(now.timestamp() * 1000)), service=svc, n=numbering["last"] + 1,
                             day=day, priority=priority, lang=lang, now=now, device=c.store.device_id)
         with c.store.transaction():
@@ -181,12 +224,20 @@ def _numbering(c: Centre, svc: dict, day: str) -> dict:
     return c.store.get("numbering", numbering_id) or {"id": numbering_id, "day": day, "service": svc["code"], "last": 0}
 
 
+def priority_names(c: Centre, ticket: dict) -> dict | None:
+    """The names of a priority ticket's class (None for a normal ticket), for its slip."""
+    if ticket["priority"] == NORMAL:
+        return None
+    found = c.store.get("priority_classes", ticket["priority"])
+    return (found or {}).get("names") or {"en": ticket["priority"]}
+
+
 def _print(c: Centre, view: dict, svc: dict) -> None:
     """Hand a stored ticket to the printer; any failure is logged, never raised."""
     if c.printer is None:
         return
     try:
-        c.printer.print_ticket(view, svc)
+        c.printer.print_ticket(view, svc, priority_names(c, view))
     except Exception:
         log.exception("could not queue ticket %s for printing", view["number"])
 
@@ -288,7 +339,10 @@ def transfer(c: Centre, ticket_id: str, *, service: str, by: str) -> dict:
             _audit(c, by, "transfer", ticket["id"], {"number": ticket["number"], "to": new["number"]})
     _announce(c, "transfer", closed)
     c.events.publish("queue-changed", {"service": new["service"]})
-    return ticket_view(c, new)
+    view = ticket_view(c, new)
+    # the citizen holds a slip with the old number: a new slip says "your new number B-006 (was A-001)"
+    _print(c, view, target)
+    return view
 
 
 # -- screens' read models --------------------------------------------------------------------------
@@ -404,18 +458,24 @@ def set_counter_status(c: Centre, counter: str, status: str, *, by: str) -> dict
 
 
 def update_service(c: Centre, code: str, *, by: str, active: bool | None = None,
-                   daily_cap: int | None | str = "keep") -> dict:
-    """Switch a service on or off, or set its daily cap (None removes it)."""
+                   daily_cap: int | None | str = "keep", until_next_day: bool = False) -> dict:
+    """Switch a service on, or off (until switched on again, or with `until_next_day` only until
+    the next working day opens), or set its daily cap (None removes it)."""
     with c.store.lock, c.store.transaction():
         svc = get_service(c, code)
         if active is not None:
-            svc["active"] = bool(active)
+            svc["active"] = bool(active) or until_next_day
+            svc["closed_until"] = None
+            if until_next_day and not active:
+                today = dt.date.fromisoformat(c.today())
+                svc["closed_until"] = calendar(c).next_working_day(today).isoformat()
         if daily_cap != "keep":
             if daily_cap is not None and (not isinstance(daily_cap, int) or daily_cap < 1 or daily_cap > 100000):
                 raise ValidationFailed("invalid daily cap", {"daily_cap": "must be a whole number from 1 to 100000, or empty"})
             svc["daily_cap"] = daily_cap
         c.store.put("services", svc)
-        _audit(c, by, "service_update", code, {"active": svc.get("active"), "daily_cap": svc.get("daily_cap")})
+        _audit(c, by, "service_update", code, {"active": svc.get("active"), "daily_cap": svc.get("daily_cap"),
+                                               "closed_until": svc.get("closed_until")})
     c.events.publish("queue-changed", {"service": code})
     return svc
 

@@ -22,15 +22,17 @@ import os
 import secrets
 import threading
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Flask, Response, current_app, g, request, send_from_directory, session, url_for
-from flask_babel import Babel, force_locale, format_datetime, get_locale, gettext, lazy_gettext, ngettext
+from flask_babel import Babel, force_locale, get_locale, gettext, lazy_gettext, ngettext
 from markupsafe import Markup
 from werkzeug.exceptions import NotFound as HTTPNotFound
 from werkzeug.security import safe_join
 
 from kiosk.clock import parse_iso
 from kiosk.domain.errors import KioskError
+from kiosk.i18n import locales
 from kiosk.i18n.locales import LOCALES, arabic_indic, locale_info
 from kiosk.i18n.locales import digits as lang_digits
 
@@ -89,12 +91,34 @@ def minutes(seconds) -> str:
     return digits(ngettext("%(num)d minute", "%(num)d minutes", n))
 
 
-def when(value) -> str:
-    """An ISO UTC time as a short local date and time of the centre, in the locale's digits."""
+def _moment(value):
+    """An ISO UTC time (or a datetime) as a datetime."""
+    return parse_iso(value) if isinstance(value, str) else value
+
+
+def when(value, weekday: bool = False) -> str:
+    """An ISO UTC time as the centre's local date (with its weekday if asked) and time, in the
+    page's language and digits."""
     if not value:
         return "–"
-    moment = parse_iso(value) if isinstance(value, str) else value
-    return digits(format_datetime(moment, "short"))
+    return locales.format_datetime(_moment(value), current_lang(), _centre_tz(), weekday=weekday)
+
+
+def day(value) -> str:
+    """An ISO UTC time as the centre's local date only (a due date has no time of day)."""
+    if not value:
+        return "–"
+    return locales.format_date(_moment(value), current_lang(), _centre_tz())
+
+
+def number(value) -> str:
+    """A whole number with the page language's grouping and digits (fees)."""
+    return locales.format_number(int(value or 0), current_lang())
+
+
+def _centre_tz() -> ZoneInfo:
+    """The centre's time zone."""
+    return ZoneInfo(current_app.config["TIMEZONE"])
 
 
 def lname(names: dict | None, lang: str | None = None) -> str:
@@ -347,7 +371,8 @@ def register(app: Flask) -> None:
     app.jinja_env.globals.update(csrf_token=csrf_token, csrf_field=csrf_field, asset=asset, tri=tri,
                                  tri_spans=tri_spans, ticket_number=ticket_number, alerts=alerts,
                                  error_text=error_text)
-    app.jinja_env.filters.update(digits=digits, bdi=bdi, minutes=minutes, lname=lname, when=when)
+    app.jinja_env.filters.update(digits=digits, bdi=bdi, minutes=minutes, lname=lname, when=when, day=day,
+                                 number=number)
 
     for module in (auth, kiosk_screen, counter, display, admin, sse, cases, follow):
         app.register_blueprint(module.bp)
