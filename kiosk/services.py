@@ -433,7 +433,8 @@ def overview(c: Centre) -> dict:
         wait = int((now - policy.EPOCH - dt.timedelta(milliseconds=oldest)).total_seconds()) if oldest is not None else 0
         longest = max(longest, wait)
         numbering = c.store.get("numbering", f"{day}:{svc['code']}") or {"last": 0}
-        per_service.append({**svc, "waiting": c.tickets.count_waiting(svc["code"]), "longest_wait_s": wait,
+        per_service.append({**svc, "availability": availability(c, svc, now),
+                            "waiting": c.tickets.count_waiting(svc["code"]), "longest_wait_s": wait,
                             "issued_today": numbering["last"],
                             "recent_service_s": c.tickets.recent_service_s(svc["code"])})
     counters = counters_list(c)

@@ -43,8 +43,9 @@ I18N_DIR = Path(__file__).resolve().parent.parent / "i18n"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
        "media-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
        "frame-ancestors 'none'")
+# Only features Chromium knows: an unknown one ("bluetooth") is reported on every page's console.
 PERMISSIONS = ("camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), "
-               "bluetooth=(), interest-cohort=(), autoplay=(self), fullscreen=(self)")
+               "interest-cohort=(), autoplay=(self), fullscreen=(self)")
 HTMX_CONFIG = ('{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,'
                '"selfRequestsOnly":true,"historyCacheSize":0,"historyRestoreAsHxRequest":false,'
                '"refreshOnHistoryMiss":true,"historyEnabled":false,"defaultSettleDelay":0}')

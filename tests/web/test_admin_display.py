@@ -34,13 +34,21 @@ def test_live_figures(boss, centre, clock):
 
 
 def test_switch_a_service_off_and_on(boss, centre):
-    """Off: the kiosk stops offering it; on again: it is back."""
-    response = boss.post("/admin/services/C", {"active": "0"})
+    """Off asks first, and for how long; confirmed, the kiosk stops offering it; on again: it is back."""
+    asked = boss.post("/admin/services/C", {"active": "0"}).get_data(as_text=True)
+    assert 'id="confirm-stop"' in asked and "Stop taking tickets for Inquiries?" in asked
+    assert services.get_service(centre, "C")["active"] is True, "nothing changes before the confirmation"
+    assert "Closed until Monday 23 November 2026, 08:00" in asked  # the next working day's opening
+    response = boss.post("/admin/services/C", {"active": "0", "confirm": "1", "until": "off"})
     assert "Inquiries saved." in response.get_data(as_text=True)
     assert services.get_service(centre, "C")["active"] is False
     assert 'data-action="on"' in response.get_data(as_text=True)
     boss.post("/admin/services/C", {"active": "1"})
     assert services.get_service(centre, "C")["active"] is True
+    boss.post("/admin/services/C", {"active": "0", "confirm": "1", "until": "next_day"})
+    assert services.availability(centre, services.get_service(centre, "C")).reason == "off"
+    page = boss.get("/admin").get_data(as_text=True)
+    assert 'data-availability="off">Closed until Monday 23 November 2026, 08:00' in page
 
 
 def test_daily_cap(boss, centre):
