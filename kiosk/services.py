@@ -386,10 +386,14 @@ def display_state(c: Centre, *, recent: int = 8) -> dict:
     for ticket in c.tickets.with_counters():
         called_at = next((e["at"] for e in reversed(ticket["events"]) if e["state"] == "called"), ticket["issued_at"])
         showing.append({"number": ticket["number"], "counter": ticket["counter"], "called_at": called_at,
-                        "service": ticket["service"], "state": ticket["state"]})
+                        "service": ticket["service"], "state": ticket["state"],
+                        "was": ticket["events"][0].get("from")})
     showing.sort(key=lambda x: x["called_at"], reverse=True)
     waiting = {s["code"]: c.tickets.count_waiting(s["code"]) for s in services_list(c)}
-    return {"now_serving": showing[:recent], "waiting": waiting}
+    # a citizen holding a slip with the old number must find it: old -> new while the new one waits
+    moved = sorted(({"was": t["events"][0].get("from"), "number": t["number"], "service": t["service"],
+                     "at": t["issued_at"]} for t in c.tickets.moved_waiting()), key=lambda x: x["at"], reverse=True)
+    return {"now_serving": showing[:recent], "waiting": waiting, "moved": moved[:recent]}
 
 
 @dataclass(frozen=True)

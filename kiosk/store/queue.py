@@ -71,6 +71,7 @@ class TicketRepository:
         self._counter_of: dict[str, tuple[dict, str]] = {}                  # id -> (index, counter)
         self._with_counter: dict[str, dict[str, dict]] = collections.defaultdict(dict)  # counter -> id -> ticket
         self._parked: dict[str, dict[str, dict]] = collections.defaultdict(dict)        # counter -> id -> ticket
+        self._moved: dict[str, dict] = {}                                   # id -> transferred-in ticket, waiting
         self.recent: dict[str, collections.deque] = collections.defaultdict(lambda: collections.deque(maxlen=RECENT))
         self.done_by: dict[tuple[str, str], list[float]] = collections.defaultdict(list)  # (day, staff) -> service s
         with store.lock:
@@ -121,6 +122,8 @@ class TicketRepository:
             return
         self.open[tid] = ticket
         if state == State.WAITING.value:
+            if ticket.get("transferred_from"):
+                self._moved[tid] = ticket
             key = policy.queue_key(ticket, self.ranks)
             self._tickets[tid] = ticket
             self._keys[tid] = (ticket["service"], key)
@@ -133,6 +136,7 @@ class TicketRepository:
     def _unplace(self, tid: str) -> None:
         """Remove a ticket from every index, wherever it was (the caller holds the lock)."""
         self.open.pop(tid, None)
+        self._moved.pop(tid, None)
         placed = self._keys.pop(tid, None)
         if placed is not None:
             service, key = placed
@@ -230,6 +234,11 @@ class TicketRepository:
         """Every called or serving ticket, at any counter (the hall display)."""
         with self._lock:
             return [t for tickets in self._with_counter.values() for t in tickets.values()]
+
+    def moved_waiting(self) -> list[dict]:
+        """Waiting tickets that came from a transfer (the hall display shows old -> new number)."""
+        with self._lock:
+            return list(self._moved.values())
 
     def parked_at(self, counter: str) -> list[dict]:
         """Tickets a counter put on hold or marked not present."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import hmac
+import ipaddress
 import logging
 import math
 import mimetypes
@@ -239,12 +240,27 @@ def security_headers(response: Response) -> Response:
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Permissions-Policy", PERMISSIONS)
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if _trustworthy_origin():
+        # Chromium ignores COOP on a plain-HTTP LAN address and logs an error on every page there
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if response.mimetype == "text/html":
         # a citizen's ticket page must not be kept anywhere the next citizen could bring it back
         headers.setdefault("Cache-Control", "no-store")
         _maybe_gzip(response)
     return response
+
+
+def _trustworthy_origin() -> bool:
+    """HTTPS, or this machine itself (the browsers' "potentially trustworthy" origins)."""
+    if request.is_secure:
+        return True
+    host = request.host.rsplit(":", 1)[0].strip("[]") if not request.host.endswith("]") else request.host.strip("[]")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _accepts_gzip() -> bool:
