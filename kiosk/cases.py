@@ -32,7 +32,6 @@ from kiosk.domain import receipts, trustlist
 from kiosk.domain.cases import Kind, Status
 from kiosk.domain.errors import InvalidTransition, KioskError, NotFound, ValidationFailed
 from kiosk.ids import new_ulid
-from kiosk.receipts_cli import TRUST_LIST_PATH
 from kiosk.store.journal import private_dir, write_atomic
 from kiosk.vault import Vault, VaultError, open_vault
 
@@ -119,7 +118,7 @@ _trust_lock = threading.Lock()
 
 def trust_list_path(c: services.Centre) -> Path:
     """DATA/sync/trust-list.cbor: the accepted list, as the command-line verifier reads it."""
-    return data_dir(c) / TRUST_LIST_PATH
+    return data_dir(c) / keys.TRUST_LIST_PATH
 
 
 def current_trust_list(c: services.Centre) -> trustlist.TrustList | None:
@@ -584,6 +583,20 @@ def verify_scanned(c: services.Centre, text: object) -> dict:
 
 # -- the receipt on paper ------------------------------------------------------------------------
 
+def receipt_check(c: services.Centre, record: dict) -> str:
+    """Whether a stored receipt verifies here now: "ok", or the reason it does not (e.g. its key is
+    not enrolled yet: "unknown_key"; no trust list yet: "no_trust_list")."""
+    accepted = current_trust_list(c)
+    if accepted is None:
+        return "no_trust_list"
+    return receipts.verify(record["text"], accepted, c.clock.now()).reason
+
+
+def receipt_host(record: dict) -> str:
+    """The verification host a stored receipt's QR names."""
+    return record["text"].split("/R#", 1)[0].removeprefix("HTTPS://")
+
+
 def receipt_slip(c: services.Centre, doc: dict, record: dict, lang: str | None = None):
     """The receipt's summary in the citizen's language (needs the app context for translations)."""
     from hardware.receipt import ReceiptSlip
@@ -602,7 +615,7 @@ def receipt_slip(c: services.Centre, doc: dict, record: dict, lang: str | None =
         fee_text = (gettext("This service is free. Pay nobody.") if fee == 0 else
                     gettext("Official fee: %(fee)s IQD. Pay only at the cashier.", fee=format_number(fee, lang)))
         status = STATUS_TEXTS[record.get("status", "open")]
-        host = record["text"].split("/R#", 1)[0].removeprefix("HTTPS://").lower()
+        host = receipt_host(record).lower()
         facts = (
             (gettext("Kind"), str(KIND_TEXTS[doc["kind"]])),
             (gettext("Registered"), format_datetime(parse_iso(record["issued_at"]), lang, c.tz)),
@@ -616,7 +629,9 @@ def receipt_slip(c: services.Centre, doc: dict, record: dict, lang: str | None =
             fee_text=digits(fee_text, lang), qr=record["text"],
             documents_title=gettext("Documents received") if doc.get("documents") else "",
             documents=tuple((d.get(lang) or d.get("en") or "") for d in doc.get("documents", [])),
-            warning=gettext("Do not pay anyone more than the official fee. Keep this receipt."),
+            warning=(gettext("DEMO RECEIPT: for trying the system only, not valid for a real request.")
+                     if keys.is_demo_host(receipt_host(record)) else
+                     gettext("Do not pay anyone more than the official fee. Keep this receipt.")),
             # the address is an isolate: inside a right-to-left sentence it keeps its place and order
             footer=gettext("Check this receipt at any centre kiosk or at %(site)s", site=isolate(f"https://{host}/R")))
 
