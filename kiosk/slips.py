@@ -14,7 +14,7 @@ from flask_babel import force_locale, gettext, ngettext
 
 from hardware import TicketSlip
 from kiosk.clock import parse_iso
-from kiosk.i18n.locales import LOCALES, digits, format_datetime, format_number
+from kiosk.i18n.locales import LOCALES, digits, format_datetime, format_number, isolate
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,9 @@ def ticket_slip(ticket: dict, service: dict, *, centre_names: dict, tz, lang: st
             priority_text = gettext("Priority ticket: %(class)s",
                                     **{"class": priority_names.get(lang) or priority_names.get("en", "")})
         was = ticket["events"][0].get("from") if ticket.get("events") else None
-        transfer_text = gettext("Your new number %(number)s (was %(old)s)", number=ticket["number"], old=was) if was else ""
+        # ticket numbers are isolates: inside Arabic or Sorani they keep their place and read left to right
+        transfer_text = gettext("Your new number %(number)s (was %(old)s)", number=isolate(ticket["number"]),
+                                old=isolate(was)) if was else ""
         return TicketSlip(
             lang=lang, centre=centre_names.get(lang) or centre_names.get("en", ""), number=ticket["number"],
             number_local=digits(ticket["number"], lang), service=service["names"].get(lang) or service["code"],

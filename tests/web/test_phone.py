@@ -167,7 +167,7 @@ def test_transfer_prints_a_new_slip_and_the_phone_follows(lan, printer_double, p
     with application.app_context():
         expected = ticket_slip(new, services.get_service(centre, "B"), centre_names=application.config["CENTRE_NAMES"],
                                tz=centre.tz)
-    assert expected.transfer_text == "Your new number B-001 (was A-001)"
+    assert expected.transfer_text == "Your new number \u2066B-001\u2069 (was \u2066A-001\u2069)"
     assert ImageChops.logical_xor(raster, render(ticket_document(expected), 576).image).getbbox() is None, \
         "the printed slip is the transfer slip, line for line"
     board = requests.get(f"{server.url}/display", timeout=10).text
