@@ -135,6 +135,8 @@ class TicketSlip:
     wait_text: str = ""
     counter_text: str = ""
     footer: str = ""
+    priority_text: str = ""   # the priority class of a priority ticket
+    transfer_text: str = ""   # a transferred ticket's new number and the old one
 
     def __post_init__(self):
         """Refuse a slip that would print a broken ticket."""
@@ -167,8 +169,11 @@ def ticket_document(slip: TicketSlip) -> Document:
     if slip.number_local != slip.number:
         # Numbers read left to right on every screen of the kiosk (bdi dir=ltr), so on paper too.
         blocks.append(Line(slip.number_local, lang, "large", align="center", direction="ltr"))
+    blocks.append(Line(slip.service, lang, "large", bold=True, align="center"))
+    for mark in (slip.priority_text, slip.transfer_text):
+        if mark.strip():
+            blocks.append(Line(mark, lang, bold=True, align="center"))
     blocks += [
-        Line(slip.service, lang, "large", bold=True, align="center"),
         Spacer(8),
         Line(slip.issued_at_text, lang),
         Line(slip.ahead_text, lang),

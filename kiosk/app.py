@@ -71,6 +71,9 @@ class KioskState:
         if applied:
             log.info("applied %d configuration changes from central", applied)
             self.events.publish("queue-changed", {"config": True})
+            # a newly pulled trust list is taken (and written where `verify` reads it) at once
+            from kiosk import cases
+            cases.current_trust_list(self._centre)
         return applied
 
     def close(self) -> None:

@@ -23,7 +23,6 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from babel.dates import format_datetime
 from flask_babel import force_locale, gettext, lazy_gettext
 
 from kiosk import keys, services
@@ -33,7 +32,6 @@ from kiosk.domain import receipts, trustlist
 from kiosk.domain.cases import Kind, Status
 from kiosk.domain.errors import InvalidTransition, KioskError, NotFound, ValidationFailed
 from kiosk.ids import new_ulid
-from kiosk.receipts_cli import TRUST_LIST_PATH
 from kiosk.store.journal import private_dir, write_atomic
 from kiosk.vault import Vault, VaultError, open_vault
 
@@ -44,7 +42,6 @@ RECEIPTS = "receipts"
 STATUS_PREFIX = "case_status:"
 TRUST_LIST_SETTING = "trust_list"
 PROVIDERS_SETTING = "providers"
-CALENDAR_SETTING = "calendar"
 RECEIPTS_SETTING = "receipts"
 # A referral's receipt names no service: the QR is readable by anyone, and which help a person
 # sought is confidential.
@@ -121,7 +118,7 @@ _trust_lock = threading.Lock()
 
 def trust_list_path(c: services.Centre) -> Path:
     """DATA/sync/trust-list.cbor: the accepted list, as the command-line verifier reads it."""
-    return data_dir(c) / TRUST_LIST_PATH
+    return data_dir(c) / keys.TRUST_LIST_PATH
 
 
 def current_trust_list(c: services.Centre) -> trustlist.TrustList | None:
@@ -189,16 +186,6 @@ def _open_trust(c: services.Centre, path: Path, stored: bytes, pulled_b64: str |
 
 
 # -- configuration read by the use cases -----------------------------------------------------------
-
-def calendar(c: services.Centre) -> domain.Calendar:
-    """The centre's working calendar from central's `settings/calendar` (Friday-Saturday weekend
-    and no holidays when none was sent, or when the one sent cannot be read)."""
-    try:
-        return domain.Calendar.from_settings(c.store.get("settings", CALENDAR_SETTING))
-    except ValueError as exc:
-        log.error("ignoring settings/calendar from central: %s", exc)
-        return domain.Calendar()
-
 
 def providers(c: services.Centre) -> list[dict]:
     """The provider directory (`settings/providers`): id, names, sector, contact; malformed entries skipped."""
@@ -343,7 +330,7 @@ def register_case(c: services.Centre, *, ticket_id: str, kind: str, reference: s
             "ticket_number": ticket["number"], "lang": lang or ticket.get("lang") or c.config["DEFAULT_LANGUAGE"],
             "documents": picked, "fee_iqd": int(service.get("fee_iqd") or 0), "sla_hours": hours,
             "created_at": iso(now), "created_day": c.today(now),
-            "due_at": iso(domain.due_at(now, hours, calendar(c), c.tz)),
+            "due_at": iso(domain.due_at(now, hours, services.calendar(c), c.tz)),
             "receipt_id": receipt_id, "citizen_ref": box.citizen_ref(values["reference"], receipt_id).hex(),
             "status": status.value, "status_at": iso(now), "status_by": by,
             "events": [{"status": status.value, "at": iso(now), "by": by}],
@@ -596,18 +583,28 @@ def verify_scanned(c: services.Centre, text: object) -> dict:
 
 # -- the receipt on paper ------------------------------------------------------------------------
 
+def receipt_check(c: services.Centre, record: dict) -> str:
+    """Whether a stored receipt verifies here now: "ok", or the reason it does not (e.g. its key is
+    not enrolled yet: "unknown_key"; no trust list yet: "no_trust_list")."""
+    accepted = current_trust_list(c)
+    if accepted is None:
+        return "no_trust_list"
+    return receipts.verify(record["text"], accepted, c.clock.now()).reason
+
+
+def receipt_host(record: dict) -> str:
+    """The verification host a stored receipt's QR names."""
+    return record["text"].split("/R#", 1)[0].removeprefix("HTTPS://")
+
+
 def receipt_slip(c: services.Centre, doc: dict, record: dict, lang: str | None = None):
     """The receipt's summary in the citizen's language (needs the app context for translations)."""
     from hardware.receipt import ReceiptSlip
-    from kiosk.i18n.locales import LOCALES, digits
+    from kiosk.i18n.locales import LOCALES, digits, format_date, format_datetime, format_number, isolate
 
     lang = lang if lang in services.LANGS else doc.get("lang") or "ar"
     service = c.store.get("services", doc["service"]) or {"names": {}}
     locale = LOCALES[lang]
-
-    def when(value: str) -> str:
-        """A stored UTC time as the centre's local date and time, in the language's digits."""
-        return digits(format_datetime(parse_iso(value), "d MMM y, HH:mm", tzinfo=c.tz, locale=locale), lang)
 
     with force_locale(locale):
         if doc["kind"] == Kind.REFERRAL.value:
@@ -616,13 +613,13 @@ def receipt_slip(c: services.Centre, doc: dict, record: dict, lang: str | None =
             service_text = (service.get("names") or {}).get(lang) or doc["service"]
         fee = int(doc.get("fee_iqd") or 0)
         fee_text = (gettext("This service is free. Pay nobody.") if fee == 0 else
-                    gettext("Official fee: %(fee)s IQD. Pay only at the cashier.", fee=f"{fee:,}"))
+                    gettext("Official fee: %(fee)s IQD. Pay only at the cashier.", fee=format_number(fee, lang)))
         status = STATUS_TEXTS[record.get("status", "open")]
-        host = record["text"].split("/R#", 1)[0].removeprefix("HTTPS://").lower()
+        host = receipt_host(record).lower()
         facts = (
             (gettext("Kind"), str(KIND_TEXTS[doc["kind"]])),
-            (gettext("Registered"), when(record["issued_at"])),
-            (gettext("Answer due by"), when(doc["due_at"])),
+            (gettext("Registered"), format_datetime(parse_iso(record["issued_at"]), lang, c.tz)),
+            (gettext("Answer due by"), format_date(parse_iso(doc["due_at"]), lang, c.tz)),
             (gettext("Status"), str(status)),
         )
         return ReceiptSlip(
@@ -632,8 +629,11 @@ def receipt_slip(c: services.Centre, doc: dict, record: dict, lang: str | None =
             fee_text=digits(fee_text, lang), qr=record["text"],
             documents_title=gettext("Documents received") if doc.get("documents") else "",
             documents=tuple((d.get(lang) or d.get("en") or "") for d in doc.get("documents", [])),
-            warning=gettext("Do not pay anyone more than the official fee. Keep this receipt."),
-            footer=gettext("Check this receipt at any centre kiosk or at %(site)s", site=f"https://{host}/R"))
+            warning=(gettext("DEMO RECEIPT: for trying the system only, not valid for a real request.")
+                     if keys.is_demo_host(receipt_host(record)) else
+                     gettext("Do not pay anyone more than the official fee. Keep this receipt.")),
+            # the address is an isolate: inside a right-to-left sentence it keeps its place and order
+            footer=gettext("Check this receipt at any centre kiosk or at %(site)s", site=isolate(f"https://{host}/R")))
 
 
 def print_receipt(c: services.Centre, case_id: str, *, lang: str | None = None) -> str | None:

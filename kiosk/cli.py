@@ -1,4 +1,5 @@
-"""Command line: `flask --app kiosk demo-data | serve | compact | check | voice ...` (same use cases as the screens)."""
+"""Command line: `flask --app kiosk demo-data | serve | compact | check | verify | export-key | voice ...`
+(same use cases as the screens)."""
 from __future__ import annotations
 
 import logging
@@ -26,10 +27,19 @@ def _centre():
 @click.command("demo-data")
 def demo_data_command():
     """Load the demo centre (services A, B, C; counters 1-3; staff demo/0000 and super/9999)."""
-    created = services.load_demo_data(_centre())
+    from kiosk import keys
+    centre = _centre()
+    created = services.load_demo_data(centre)
     click.echo("demo centre loaded: " + ", ".join(f"{v} new {k}" for k, v in created.items()))
     click.echo("DEMO ONLY: attendant 'demo' PIN 0000, supervisor 'super' PIN 9999. "
                "Replace these before serving citizens.")
+    trust = keys.install_demo_trust(current_app.config["DATA_DIR"], current_app.config["CENTRE"], centre.clock.now())
+    if "skipped" in trust:
+        click.echo(f"demo receipts not set up: {trust['skipped']}")
+    else:
+        click.echo(f"DEMO receipts: signing key {trust['kid']} enrolled in demo trust list {trust['sequence']} "
+                   f"(host {trust['verify_host']}); such receipts verify here and are marked DEMO, never valid "
+                   "elsewhere")
 
 
 @click.command("serve")
@@ -164,8 +174,9 @@ def voice_remove_command(lang):
 def register(app: Flask) -> None:
     """Add the kiosk's commands, and those of the parts that provide one."""
     from kiosk.printing import print_test_command
-    from kiosk.receipts_cli import verify_command
+    from kiosk.receipts_cli import export_key_command, verify_command
     from sync.agent import enroll_command, sync_command
     for command in (demo_data_command, serve_command, compact_command, check_command, print_test_command,
-                    enroll_command, sync_command, verify_command, pin_root_command, voice_command):
+                    enroll_command, sync_command, verify_command, pin_root_command, export_key_command,
+                    voice_command):
         app.cli.add_command(command)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 
@@ -14,6 +15,7 @@ DEFAULTS: dict = {
     "CENTRE_NAMES": {"ar": "مركز الخدمات العامة", "ckb": "ناوەندی خزمەتگوزارییە گشتییەکان",
                      "en": "Public Service Centre"},
     "TIMEZONE": "Asia/Baghdad",       # the service day and the times printed on tickets
+    "OPENS_AT": "08:00",              # when the centre opens (local time): when a closed service reopens
     "LANGUAGES": ["ar", "ckb", "en"],
     "DEFAULT_LANGUAGE": "ar",
     "PRINTER_URL": "",                # empty: preview:// (PNG/PDF in the data directory); "off": none
@@ -126,5 +128,7 @@ def load(instance_path: str | os.PathLike, overrides: dict | None = None,
         ZoneInfo(config["TIMEZONE"])
     except Exception:
         raise ConfigError(f"TIMEZONE {config['TIMEZONE']!r} is not a known time zone (from {source['TIMEZONE']})") from None
+    if not isinstance(config["OPENS_AT"], str) or not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", config["OPENS_AT"]):
+        raise ConfigError(f"OPENS_AT must be a time like \"08:00\" (from {source['OPENS_AT']})")
     config["DATA_DIR"] = Path(config["DATA_DIR"] or Path(instance_path) / "data").resolve()
     return config

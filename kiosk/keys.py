@@ -2,6 +2,7 @@
 the pinned root public key(s) kiosks check trust lists against, and central's root key."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import re
@@ -14,6 +15,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from kiosk.domain import trustlist
 from kiosk.domain.receipts import key_id
 from kiosk.domain.trustlist import TrustList, seal_trust_list
 
@@ -21,6 +23,12 @@ log = logging.getLogger(__name__)
 
 CENTRE_KEY_PATH = Path("keys") / "receipt-signing.pem"
 PINNED_ROOTS_PATH = Path("keys") / "trust-root.pem"
+DEMO_ROOT_PATH = Path("keys") / "demo-trust-root.pem"
+TRUST_LIST_PATH = Path("sync") / "trust-list.cbor"
+# Demo receipts name a host under .invalid (RFC 2606): no site will ever verify them, and the
+# receipt itself says DEMO. A real centre pins the ministry's root instead (pin-root).
+DEMO_VERIFY_HOST = "DEMO.INVALID"
+DEMO_KEY_YEARS = 5
 # A PEM key is a few hundred bytes; anything far larger is not a key file.
 MAX_KEY_FILE_BYTES = 64 * 1024
 _PEM_PUBLIC_RE = re.compile(rb"-----BEGIN PUBLIC KEY-----\r?\n.*?-----END PUBLIC KEY-----", re.DOTALL)
@@ -209,7 +217,7 @@ def pin_root_keys(data_dir: str | os.PathLike, pem: str | bytes) -> list[ec.Elli
     keys = load_public_keys_pem(pem)
     path = pinned_roots_path(data_dir)
     private_directory(path.parent)
-    write_private_file(path, "".join(public_key_pem(key) for key in keys).encode("ascii"), 0o644, replace=True)
+    write_private_file(path, "".join(public_key_pem(key) for key in keys).encode("ascii"), 0o600, replace=True)
     log.info("pinned %d trust-list root key(s): %s", len(keys), ", ".join(key_id(k).hex() for k in keys))
     return keys
 
@@ -246,3 +254,58 @@ def load_root_key(path: str | os.PathLike) -> SigningKey:
 def sign_trust_list(root: SigningKey, trust_list: TrustList) -> bytes:
     """The trust list signed by the root key, ready to publish and for kiosks to pull."""
     return seal_trust_list(trust_list, root.private_key)
+
+
+def install_demo_trust(data_dir: str | os.PathLike, centre: str, now: dt.datetime) -> dict:
+    """Make receipts sign and verify offline on a demo centre: the centre's signing key, a demo root
+    key pinned as the trust root, and a trust list signed by it that enrols the centre's key under
+    the demo host (DEMO.INVALID). Running it again changes nothing that is already in place.
+
+    Never touches a kiosk that pinned another root (the ministry's): {"skipped": reason} then."""
+    data_dir = Path(data_dir)
+    centre_key = load_or_create_centre_key(data_dir)
+    root_path = data_dir / DEMO_ROOT_PATH
+    if root_path.exists():
+        root = load_root_key(root_path)
+    else:
+        try:
+            load_pinned_root_keys(data_dir)
+        except KeyFileError:
+            pass
+        else:
+            return {"skipped": "a trust root other than the demo's is pinned"}
+        root = create_root_key(root_path)
+    pinned = []
+    try:
+        pinned = load_pinned_root_keys(data_dir)
+    except KeyFileError:
+        pass
+    if [key_id(k) for k in pinned] != [root.kid]:
+        if pinned:
+            return {"skipped": "a trust root other than the demo's is pinned"}
+        pin_root_keys(data_dir, root.public_pem())
+    path = data_dir / TRUST_LIST_PATH
+    current = None
+    try:
+        current = trustlist.open_trust_list(path.read_bytes(), [root.public_key])
+    except (OSError, trustlist.TrustListError):
+        pass
+    if current is not None and current.keys_for(centre_key.kid) and current.verify_host == DEMO_VERIFY_HOST:
+        return {"kid": centre_key.kid.hex(), "sequence": current.sequence, "verify_host": DEMO_VERIFY_HOST,
+                "created": False}
+    listed = trustlist.TrustedKey.from_public_key(centre, centre_key.public_key, now - dt.timedelta(days=1),
+                                                  now + dt.timedelta(days=365 * DEMO_KEY_YEARS))
+    others = tuple(k for k in current.keys if k.kid != centre_key.kid) if current is not None else ()
+    sequence = current.sequence + 1 if current is not None else 1
+    signed = sign_trust_list(root, TrustList(sequence=sequence, issued_at=now, verify_host=DEMO_VERIFY_HOST,
+                                             keys=others + (listed,)))
+    private_directory(path.parent)
+    write_private_file(path, signed, 0o600, replace=True)
+    log.warning("demo receipts: key %s enrolled in demo trust list %d (host %s)", centre_key.kid.hex(),
+                sequence, DEMO_VERIFY_HOST)
+    return {"kid": centre_key.kid.hex(), "sequence": sequence, "verify_host": DEMO_VERIFY_HOST, "created": True}
+
+
+def is_demo_host(host: str) -> bool:
+    """True for a verification host no real receipt names (the demo's, or any .invalid host)."""
+    return host.upper().endswith(".INVALID")

@@ -1,5 +1,6 @@
-"""Command-line receipt verifier: `flask --app kiosk verify CODE`, offline, against the trust list
-the sync pulled (DATA/sync/trust-list.cbor) checked under the pinned root key (DATA/keys/trust-root.pem)."""
+"""Command-line receipts: `flask --app kiosk verify CODE`, offline, against the trust list the
+kiosk accepts now (the sync's newest, checked under the pinned root key DATA/keys/trust-root.pem),
+and `flask --app kiosk export-key`, the centre's public key for central to enrol."""
 from __future__ import annotations
 
 import datetime as dt
@@ -14,7 +15,6 @@ from flask.cli import with_appcontext
 from kiosk import keys
 from kiosk.domain import receipts, trustlist
 
-TRUST_LIST_PATH = Path("sync") / "trust-list.cbor"
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
@@ -89,8 +89,26 @@ def verify_cli_text(qr_text: str, trust_list_path: str | os.PathLike, *,
         return EXIT_CANNOT_VERIFY, f"cannot verify: {exc}"
     except trustlist.TrustListError as exc:
         return EXIT_CANNOT_VERIFY, f"cannot verify: the stored trust list is refused: {exc.message}"
+    return verify_with(qr_text, accepted, now)
+
+
+def verify_with(qr_text: str, accepted: trustlist.TrustList, now: dt.datetime | None = None) -> tuple[int, str]:
+    """Verify a receipt's QR text against an accepted trust list; (exit code, message)."""
     verdict = receipts.verify(qr_text.strip(), accepted, now or dt.datetime.now(receipts.UTC))
     return _EXIT_CODES[verdict.outcome], format_verdict(verdict, accepted)
+
+
+def _kiosk_trust_list() -> trustlist.TrustList | None:
+    """The trust list the kiosk itself would verify with now: the stored one, or a newer one the
+    sync pulled (kiosk.cases.current_trust_list, which also brings the stored file up to date).
+    None when the store is held by the running kiosk: that one keeps the file current itself."""
+    from kiosk import cases
+    from kiosk.store import StoreError
+    try:
+        centre = current_app.extensions["kiosk"].centre
+    except StoreError:  # held by the running kiosk (or unreadable): the stored file it is then
+        return None
+    return cases.current_trust_list(centre)
 
 
 def _parse_at(ctx, param, value):
@@ -121,16 +139,41 @@ def verify_command(code, trust_list_path, root_keys_path, data_dir, at):
     """Verify a receipt code (the QR text; '-' reads it from standard input) offline."""
     if code == "-":
         code = sys.stdin.readline()
+    own_list = trust_list_path is None and root_keys_path is None and (
+        data_dir is None or Path(data_dir).resolve() == current_app.config.get("DATA_DIR"))
     if data_dir is None:
         data_dir = current_app.config.get("DATA_DIR")
     if trust_list_path is None:
         if data_dir is None:
             raise click.UsageError("no data directory: set KIOSK_DATA_DIR, or pass --data-dir or --trust-list")
-        trust_list_path = Path(data_dir) / TRUST_LIST_PATH
+        trust_list_path = Path(data_dir) / keys.TRUST_LIST_PATH
     if root_keys_path is None and data_dir is not None:
         root_keys_path = keys.pinned_roots_path(data_dir)
     if at is None and "kiosk" in current_app.extensions:
         at = current_app.extensions["kiosk"].clock.now()  # the kiosk's own clock, as its screens use
-    exit_code, message = verify_cli_text(code, trust_list_path, root_keys_path=root_keys_path, now=at)
+    accepted = _kiosk_trust_list() if own_list and "kiosk" in current_app.extensions else None
+    if accepted is not None:
+        exit_code, message = verify_with(code, accepted, at)
+    else:
+        exit_code, message = verify_cli_text(code, trust_list_path, root_keys_path=root_keys_path, now=at)
     click.echo(message, err=exit_code == EXIT_CANNOT_VERIFY)
     sys.exit(exit_code)
+
+
+@click.command("export-key")
+@click.option("--pem", "as_pem", is_flag=True, help="only the public key as PEM, not central's enrolment JSON")
+@with_appcontext
+def export_key_command(as_pem):
+    """Print the centre's receipt signing public key (made now if there is none yet), as the JSON
+    enrolment central's `trust-enrol CENTRE -` reads, or as PEM."""
+    import json
+    try:
+        key = keys.load_or_create_centre_key(current_app.config["DATA_DIR"])
+    except (keys.KeyFileError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_pem:
+        click.echo(key.public_pem(), nl=False)
+    else:
+        click.echo(json.dumps(key.enrolment(current_app.config["CENTRE"]), indent=2))
+    click.echo(f"key {key.kid.hex()} of centre {current_app.config['CENTRE']}: enrol it at central "
+               "(trust-enrol), then sync", err=True)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from kiosk.clock import iso
 from kiosk.domain import audit, policy, rights
+from kiosk.domain import cases as cases_domain
 from kiosk.domain.errors import (CounterNotOpen, Forbidden, NotFound, RateLimited, ServiceUnavailable,
                                  Unauthorized, UnknownService, ValidationFailed)
 from kiosk.domain.tickets import TRANSITIONS, State, new_ticket, transition
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 LANGS = ("ar", "ckb", "en")
 NORMAL = policy.NORMAL
 COUNTER_STATUSES = ("open", "break", "closed")
+CALENDAR_SETTING = "calendar"
 
 
 @dataclass
@@ -39,7 +41,7 @@ class Centre:
     clock: object
     events: Broker
     config: dict
-    printer: object | None = None     # has print_ticket(ticket_view, service); None prints nothing
+    printer: object | None = None     # has print_ticket(ticket_view, service, priority_names); None prints nothing
     tickets: TicketRepository = field(init=False)
     issue_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -63,6 +65,48 @@ def services_list(c: Centre, *, active_only: bool = False) -> list[dict]:
     """Configured services, by code."""
     docs = sorted(c.store.all("services"), key=lambda s: s["code"])
     return [s for s in docs if s.get("active", True)] if active_only else docs
+
+
+def calendar(c: Centre) -> cases_domain.Calendar:
+    """The centre's working calendar from central's `settings/calendar` (Friday-Saturday weekend
+    and no holidays when none was sent, or when the one sent cannot be read)."""
+    try:
+        return cases_domain.Calendar.from_settings(c.store.get("settings", CALENDAR_SETTING))
+    except ValueError as exc:
+        log.error("ignoring settings/calendar from central: %s", exc)
+        return cases_domain.Calendar()
+
+
+def opening(c: Centre, day: dt.date) -> dt.datetime:
+    """When the centre opens on a local day (OPENS_AT), as a UTC time."""
+    hour, minute = (int(x) for x in c.config["OPENS_AT"].split(":"))
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=c.tz).astimezone(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a service takes tickets now; if not, why ("off", "daily_cap") and when it reopens
+    (None: not known, it was switched off until someone switches it on)."""
+
+    open: bool
+    reason: str | None = None
+    reopens_at: dt.datetime | None = None
+
+
+def availability(c: Centre, svc: dict, now: dt.datetime | None = None) -> Availability:
+    """Whether `svc` takes tickets at `now`: switched off (until further notice, or for the days
+    before `closed_until`), or at its daily cap (then it reopens on the next working day)."""
+    now = now or c.clock.now()
+    today = dt.date.fromisoformat(c.today(now))
+    if not svc.get("active", True):
+        return Availability(False, "off")
+    closed_until = svc.get("closed_until")
+    if closed_until and today < dt.date.fromisoformat(closed_until):
+        return Availability(False, "off", opening(c, dt.date.fromisoformat(closed_until)))
+    cap = svc.get("daily_cap")
+    if cap and _numbering(c, svc, today.isoformat())["last"] >= int(cap):
+        return Availability(False, "daily_cap", opening(c, calendar(c).next_working_day(today)))
+    return Availability(True)
 
 
 def get_service(c: Centre, code: str) -> dict:
@@ -119,7 +163,8 @@ def ticket_view(c: Centre, ticket: dict) -> dict:
     view = {k: v for k, v in ticket.items() if k not in ("device",)}
     view["qr"] = f"{c.config['PUBLIC_URL'].rstrip('/')}/t/{ticket['id']}"
     if ticket["state"] == State.WAITING.value:
-        ahead = c.tickets.ahead(ticket, _ranks(c))
+        # priority-aware: the calls the policy makes before this ticket, not the earlier arrivals
+        ahead = c.tickets.calls_before(ticket, _ranks(c), queue_policy(c), c.clock.now())
         view["ahead"] = ahead
         view["estimated_wait_s"] = policy.estimate_wait_s(
             ahead + 1, c.tickets.recent_service_s(ticket["service"]), _open_counters_for(c, ticket["service"]))
@@ -127,6 +172,11 @@ def ticket_view(c: Centre, ticket: dict) -> dict:
         view["ahead"] = 0
         view["estimated_wait_s"] = 0
     return view
+
+
+def times_called(ticket: dict) -> int:
+    """How often a ticket has been called (a recall is a new call: a phone alerts again)."""
+    return sum(1 for e in ticket["events"] if e["state"] == State.CALLED.value)
 
 
 def _open_counters_for(c: Centre, service: str) -> int:
@@ -148,16 +198,15 @@ def issue_ticket(c: Centre, *, service: str, priority: str = NORMAL, lang: str |
     svc = get_service(c, service)
     if priority != NORMAL and priority not in {p["id"] for p in priority_classes(c)}:
         raise ValidationFailed("unknown priority class", {"priority": "must be normal or one of the configured classes"})
-    if not svc.get("active", True):
-        raise ServiceUnavailable(f"service {service} is not taking tickets now", service=service, why="inactive")
     with c.store.lock, c.issue_lock:
         now = c.clock.now()
         day = c.today(now)
         numbering = _numbering(c, svc, day)
-        cap = svc.get("daily_cap")
-        if cap and numbering["last"] >= int(cap):
-            raise ServiceUnavailable(f"service {service} has reached today's limit of {cap} tickets",
-                                     service=service, why="daily_cap")
+        state = availability(c, svc, now)
+        if not state.open:
+            raise ServiceUnavailable(f"service {service} is not taking tickets now ({state.reason})",
+                                     service=service, why=state.reason,
+                                     reopens_at=iso(state.reopens_at) if state.reopens_at else None)
         ticket = new_ticket(ticket_id=new_ulid(int(now.timestamp() * 1000)), service=svc, n=numbering["last"] + 1,
                             day=day, priority=priority, lang=lang, now=now, device=c.store.device_id)
         with c.store.transaction():
@@ -175,12 +224,20 @@ def _numbering(c: Centre, svc: dict, day: str) -> dict:
     return c.store.get("numbering", numbering_id) or {"id": numbering_id, "day": day, "service": svc["code"], "last": 0}
 
 
+def priority_names(c: Centre, ticket: dict) -> dict | None:
+    """The names of a priority ticket's class (None for a normal ticket), for its slip."""
+    if ticket["priority"] == NORMAL:
+        return None
+    found = c.store.get("priority_classes", ticket["priority"])
+    return (found or {}).get("names") or {"en": ticket["priority"]}
+
+
 def _print(c: Centre, view: dict, svc: dict) -> None:
     """Hand a stored ticket to the printer; any failure is logged, never raised."""
     if c.printer is None:
         return
     try:
-        c.printer.print_ticket(view, svc)
+        c.printer.print_ticket(view, svc, priority_names(c, view))
     except Exception:
         log.exception("could not queue ticket %s for printing", view["number"])
 
@@ -212,10 +269,12 @@ def _change(c: Centre, ticket_id: str, action: str, *, by: str, counter: str | N
 
 def _announce(c: Centre, action: str, ticket: dict) -> None:
     """Tell screens what changed (the display re-fetches its own state on these)."""
-    c.events.publish("queue-changed", {"service": ticket["service"]})
+    # the ticket's id lets a phone following it hear of its own change at once (kiosk/web/sse.py)
+    c.events.publish("queue-changed", {"service": ticket["service"], "ticket": ticket["id"]})
     if action in ("call", "recall"):
         c.events.publish("ticket-called", {"number": ticket["number"], "counter": ticket["counter"],
-                                           "lang": ticket["lang"], "service": ticket["service"]})
+                                           "lang": ticket["lang"], "service": ticket["service"],
+                                           "ticket": ticket["id"]})
 
 
 def _counter_services(c: Centre, counter_id: str) -> list[str]:
@@ -280,7 +339,10 @@ def transfer(c: Centre, ticket_id: str, *, service: str, by: str) -> dict:
             _audit(c, by, "transfer", ticket["id"], {"number": ticket["number"], "to": new["number"]})
     _announce(c, "transfer", closed)
     c.events.publish("queue-changed", {"service": new["service"]})
-    return ticket_view(c, new)
+    view = ticket_view(c, new)
+    # the citizen holds a slip with the old number: a new slip says "your new number B-006 (was A-001)"
+    _print(c, view, target)
+    return view
 
 
 # -- screens' read models --------------------------------------------------------------------------
@@ -324,10 +386,14 @@ def display_state(c: Centre, *, recent: int = 8) -> dict:
     for ticket in c.tickets.with_counters():
         called_at = next((e["at"] for e in reversed(ticket["events"]) if e["state"] == "called"), ticket["issued_at"])
         showing.append({"number": ticket["number"], "counter": ticket["counter"], "called_at": called_at,
-                        "service": ticket["service"], "state": ticket["state"]})
+                        "service": ticket["service"], "state": ticket["state"],
+                        "was": ticket["events"][0].get("from")})
     showing.sort(key=lambda x: x["called_at"], reverse=True)
     waiting = {s["code"]: c.tickets.count_waiting(s["code"]) for s in services_list(c)}
-    return {"now_serving": showing[:recent], "waiting": waiting}
+    # a citizen holding a slip with the old number must find it: old -> new while the new one waits
+    moved = sorted(({"was": t["events"][0].get("from"), "number": t["number"], "service": t["service"],
+                     "at": t["issued_at"]} for t in c.tickets.moved_waiting()), key=lambda x: x["at"], reverse=True)
+    return {"now_serving": showing[:recent], "waiting": waiting, "moved": moved[:recent]}
 
 
 @dataclass(frozen=True)
@@ -371,7 +437,8 @@ def overview(c: Centre) -> dict:
         wait = int((now - policy.EPOCH - dt.timedelta(milliseconds=oldest)).total_seconds()) if oldest is not None else 0
         longest = max(longest, wait)
         numbering = c.store.get("numbering", f"{day}:{svc['code']}") or {"last": 0}
-        per_service.append({**svc, "waiting": c.tickets.count_waiting(svc["code"]), "longest_wait_s": wait,
+        per_service.append({**svc, "availability": availability(c, svc, now),
+                            "waiting": c.tickets.count_waiting(svc["code"]), "longest_wait_s": wait,
                             "issued_today": numbering["last"],
                             "recent_service_s": c.tickets.recent_service_s(svc["code"])})
     counters = counters_list(c)
@@ -396,18 +463,24 @@ def set_counter_status(c: Centre, counter: str, status: str, *, by: str) -> dict
 
 
 def update_service(c: Centre, code: str, *, by: str, active: bool | None = None,
-                   daily_cap: int | None | str = "keep") -> dict:
-    """Switch a service on or off, or set its daily cap (None removes it)."""
+                   daily_cap: int | None | str = "keep", until_next_day: bool = False) -> dict:
+    """Switch a service on, or off (until switched on again, or with `until_next_day` only until
+    the next working day opens), or set its daily cap (None removes it)."""
     with c.store.lock, c.store.transaction():
         svc = get_service(c, code)
         if active is not None:
-            svc["active"] = bool(active)
+            svc["active"] = bool(active) or until_next_day
+            svc["closed_until"] = None
+            if until_next_day and not active:
+                today = dt.date.fromisoformat(c.today())
+                svc["closed_until"] = calendar(c).next_working_day(today).isoformat()
         if daily_cap != "keep":
             if daily_cap is not None and (not isinstance(daily_cap, int) or daily_cap < 1 or daily_cap > 100000):
                 raise ValidationFailed("invalid daily cap", {"daily_cap": "must be a whole number from 1 to 100000, or empty"})
             svc["daily_cap"] = daily_cap
         c.store.put("services", svc)
-        _audit(c, by, "service_update", code, {"active": svc.get("active"), "daily_cap": svc.get("daily_cap")})
+        _audit(c, by, "service_update", code, {"active": svc.get("active"), "daily_cap": svc.get("daily_cap"),
+                                               "closed_until": svc.get("closed_until")})
     c.events.publish("queue-changed", {"service": code})
     return svc
 

@@ -9,22 +9,23 @@ from __future__ import annotations
 import logging
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
 from flask import Flask
 from flask_babel import force_locale, gettext, ngettext
 
 from hardware import TicketSlip
 from kiosk.clock import parse_iso
-from kiosk.i18n.locales import LOCALES, digits
+from kiosk.i18n.locales import LOCALES, digits, format_datetime, format_number, isolate
 
 log = logging.getLogger(__name__)
 
 
-def ticket_slip(ticket: dict, service: dict, *, centre_names: dict, tz, lang: str | None = None) -> TicketSlip:
-    """The ticket as printed, in `lang` (default: the language the citizen chose)."""
+def ticket_slip(ticket: dict, service: dict, *, centre_names: dict, tz, lang: str | None = None,
+                priority_names: dict | None = None) -> TicketSlip:
+    """The ticket as printed, in `lang` (default: the language the citizen chose); a priority
+    ticket names its class (`priority_names`), a transferred one its old number."""
     lang = lang or ticket.get("lang") or "ar"
     with force_locale(LOCALES[lang]):
-        issued = format_datetime(parse_iso(ticket["issued_at"]), "d MMM y, HH:mm", tzinfo=tz, locale=LOCALES[lang])
+        issued = format_datetime(parse_iso(ticket["issued_at"]), lang, tz)
         ahead = ticket.get("ahead", 0)
         ahead_text = (gettext("You are next") if ahead == 0 else
                       ngettext("%(num)d person ahead of you", "%(num)d people ahead of you", ahead))
@@ -32,15 +33,24 @@ def ticket_slip(ticket: dict, service: dict, *, centre_names: dict, tz, lang: st
         wait_text = ngettext("About %(num)d minute", "About %(num)d minutes", wait_min) if wait_min else ""
         fee = int(service.get("fee_iqd") or 0)
         fee_text = (gettext("This service is free. Pay nobody.") if fee == 0 else
-                    gettext("Official fee: %(fee)s IQD. Pay only at the cashier.", fee=f"{fee:,}"))
+                    gettext("Official fee: %(fee)s IQD. Pay only at the cashier.", fee=format_number(fee, lang)))
         counter_text = gettext("Counter %(counter)s", counter=ticket["counter"]) if ticket.get("counter") else ""
-        footer = gettext("Keep this ticket. Watch the screen for your number.")
+        footer = gettext("Keep this ticket. Watch the screen for your number, or scan the code to follow it on your phone.")
+        priority_text = ""
+        if priority_names is not None:
+            priority_text = gettext("Priority ticket: %(class)s",
+                                    **{"class": priority_names.get(lang) or priority_names.get("en", "")})
+        was = ticket["events"][0].get("from") if ticket.get("events") else None
+        # ticket numbers are isolates: inside Arabic or Sorani they keep their place and read left to right
+        transfer_text = gettext("Your new number %(number)s (was %(old)s)", number=isolate(ticket["number"]),
+                                old=isolate(was)) if was else ""
         return TicketSlip(
             lang=lang, centre=centre_names.get(lang) or centre_names.get("en", ""), number=ticket["number"],
             number_local=digits(ticket["number"], lang), service=service["names"].get(lang) or service["code"],
-            issued_at_text=digits(issued, lang), ahead_text=digits(ahead_text, lang),
+            issued_at_text=issued, ahead_text=digits(ahead_text, lang),
             wait_text=digits(wait_text, lang), fee_text=digits(fee_text, lang),
-            counter_text=digits(counter_text, lang), qr=ticket["qr"], footer=footer)
+            counter_text=digits(counter_text, lang), qr=ticket["qr"], footer=footer, priority_text=priority_text,
+            transfer_text=transfer_text)
 
 
 class TicketPrinting:
@@ -52,11 +62,11 @@ class TicketPrinting:
         self.printer = printer
         self.jobs: dict[str, str] = {}  # ticket id -> last print job id, for reprints
 
-    def print_ticket(self, ticket: dict, service: dict) -> str:
+    def print_ticket(self, ticket: dict, service: dict, priority_names: dict | None = None) -> str:
         """Queue a stored ticket for printing; returns the job id."""
         with self.app.app_context():
             slip = ticket_slip(ticket, service, centre_names=self.app.config["CENTRE_NAMES"],
-                               tz=ZoneInfo(self.app.config["TIMEZONE"]))
+                               tz=ZoneInfo(self.app.config["TIMEZONE"]), priority_names=priority_names)
         job = self.printer.print_ticket(slip)
         self.jobs[ticket["id"]] = job
         if len(self.jobs) > 2000:
@@ -67,9 +77,9 @@ class TicketPrinting:
         """Queue a laid-out hardware.Document (receipts); never waits on the printer."""
         return self.printer.print_document(document)
 
-    def reprint(self, ticket: dict, service: dict) -> str:
+    def reprint(self, ticket: dict, service: dict, priority_names: dict | None = None) -> str:
         """Print a ticket again (a fresh slip: the place in the queue may have changed)."""
-        return self.print_ticket(ticket, service)
+        return self.print_ticket(ticket, service, priority_names)
 
     def status(self) -> dict:
         """The printer's last known status and queue counts."""

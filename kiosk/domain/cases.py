@@ -150,6 +150,13 @@ class Calendar:
         """True when the centre works on `day`."""
         return day.weekday() not in self.weekend and day not in self.holidays
 
+    def next_working_day(self, after: dt.date) -> dt.date:
+        """The first working day after `after` (a list of holidays is finite, so one comes)."""
+        day = after + dt.timedelta(days=1)
+        while not self.is_working_day(day):
+            day += dt.timedelta(days=1)
+        return day
+
     def add_working_hours(self, start: dt.datetime, hours: float, tz: ZoneInfo) -> dt.datetime:
         """The moment `hours` of working-day time after `start`: the clock runs through working days
         (midnight to midnight, local time) and stands still on weekends and holidays.

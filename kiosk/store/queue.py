@@ -71,6 +71,7 @@ class TicketRepository:
         self._counter_of: dict[str, tuple[dict, str]] = {}                  # id -> (index, counter)
         self._with_counter: dict[str, dict[str, dict]] = collections.defaultdict(dict)  # counter -> id -> ticket
         self._parked: dict[str, dict[str, dict]] = collections.defaultdict(dict)        # counter -> id -> ticket
+        self._moved: dict[str, dict] = {}                                   # id -> transferred-in ticket, waiting
         self.recent: dict[str, collections.deque] = collections.defaultdict(lambda: collections.deque(maxlen=RECENT))
         self.done_by: dict[tuple[str, str], list[float]] = collections.defaultdict(list)  # (day, staff) -> service s
         with store.lock:
@@ -121,6 +122,8 @@ class TicketRepository:
             return
         self.open[tid] = ticket
         if state == State.WAITING.value:
+            if ticket.get("transferred_from"):
+                self._moved[tid] = ticket
             key = policy.queue_key(ticket, self.ranks)
             self._tickets[tid] = ticket
             self._keys[tid] = (ticket["service"], key)
@@ -133,6 +136,7 @@ class TicketRepository:
     def _unplace(self, tid: str) -> None:
         """Remove a ticket from every index, wherever it was (the caller holds the lock)."""
         self.open.pop(tid, None)
+        self._moved.pop(tid, None)
         placed = self._keys.pop(tid, None)
         if placed is not None:
             service, key = placed
@@ -169,15 +173,26 @@ class TicketRepository:
             heads = [side[0][0] for side in (queue.priority, queue.normal) if side] if queue is not None else []
             return min(heads, default=None)
 
-    def ahead(self, ticket: dict, ranks: dict[str, int]) -> int:
-        """How many tickets of the ticket's service arrived before it (`policy.position`, by bisection)."""
+    def calls_before(self, ticket: dict, ranks: dict[str, int], rule: policy.Policy, now) -> int:
+        """How many calls of its service come before a waiting ticket by the call-next rule
+        (`policy.calls_before`, from bisections; the service's counters may have any streak, so
+        it counts as if they had just called a normal ticket)."""
         with self._lock:
             self._use_ranks(ranks)
             queue = self._queues.get(ticket["service"])
             if queue is None:
                 return 0
             key = policy.queue_key(ticket, self.ranks)
-            return queue.priority.bisect_left(key) + queue.normal.bisect_left(key)
+            # keys of tickets that have waited max_wait_s or longer sort before this one
+            cutoff = (policy.epoch_ms(now) - rule.max_wait_s * 1000 + 1,)
+            if key < cutoff:  # overdue: only earlier arrivals go first
+                return queue.priority.bisect_left(key) + queue.normal.bisect_left(key)
+            is_priority = ticket["priority"] != policy.NORMAL
+            return policy.calls_before(
+                is_priority=is_priority, index=(queue.priority if is_priority else queue.normal).bisect_left(key),
+                priority_waiting=len(queue.priority), normal_waiting=len(queue.normal),
+                overdue_priority=queue.priority.bisect_left(cutoff), overdue_normal=queue.normal.bisect_left(cutoff),
+                ratio=rule.ratio)
 
     def call_order(self, services: Iterable[str], *, ranks: dict[str, int], now, streak: int,
                    rule: policy.Policy, limit: int) -> tuple[list[policy.Choice], int]:
@@ -219,6 +234,11 @@ class TicketRepository:
         """Every called or serving ticket, at any counter (the hall display)."""
         with self._lock:
             return [t for tickets in self._with_counter.values() for t in tickets.values()]
+
+    def moved_waiting(self) -> list[dict]:
+        """Waiting tickets that came from a transfer (the hall display shows old -> new number)."""
+        with self._lock:
+            return list(self._moved.values())
 
     def parked_at(self, counter: str) -> list[dict]:
         """Tickets a counter put on hold or marked not present."""

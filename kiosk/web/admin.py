@@ -2,6 +2,7 @@
 printer and sync status, and switching services on and off or capping them for the day."""
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import logging
 import re
@@ -79,6 +80,13 @@ def update_service(code):
     changes: dict = {}
     if "active" in request.form:
         changes["active"] = request.form["active"] == "1"
+        if not changes["active"]:
+            if request.form.get("confirm") != "1" and code in {x["code"] for x in services.services_list(centre)}:
+                # citizens are turned away until it is switched on again: ask first, and for how long
+                return htmx.render("admin/index.html", "settings", **_overview(), confirming=code,
+                                   next_day=services.opening(centre, services.calendar(centre).next_working_day(
+                                       dt.date.fromisoformat(centre.today()))))
+            changes["until_next_day"] = request.form.get("until") == "next_day"
     if "daily_cap" in request.form:
         raw = to_ascii_digits(request.form["daily_cap"].strip())
         if raw and not re.fullmatch(r"[0-9]{1,6}", raw):

@@ -129,9 +129,14 @@ def openapi():
 @bp.get("/services")
 def list_services():
     """Services with their names in the three languages."""
-    out = [{"code": s["code"], "prefix": s["prefix"], "names": s["names"], "active": s.get("active", True),
-            "fee_iqd": s.get("fee_iqd", 0), "documents": s.get("documents", []), "pictogram": s.get("pictogram")}
-           for s in services.services_list(kiosk().centre)]
+    centre = kiosk().centre
+    out = []
+    for s in services.services_list(centre):
+        state = services.availability(centre, s)
+        out.append({"code": s["code"], "prefix": s["prefix"], "names": s["names"], "active": s.get("active", True),
+                    "fee_iqd": s.get("fee_iqd", 0), "documents": s.get("documents", []), "pictogram": s.get("pictogram"),
+                    "available": state.open, "unavailable_reason": state.reason,
+                    "reopens_at": iso(state.reopens_at) if state.reopens_at else None})
     return jsonify({"services": out})
 
 

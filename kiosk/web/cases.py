@@ -16,7 +16,7 @@ from flask import Blueprint, Response, flash, get_flashed_messages, render_templ
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
-from kiosk import cases, services
+from kiosk import cases, keys, services
 from kiosk.app import kiosk
 from kiosk.domain import cases as domain
 from kiosk.domain.errors import InvalidTransition, KioskError, NotFound, ValidationFailed
@@ -83,7 +83,12 @@ NOTICES = {
     "status": lazy_gettext("The status is saved."),
     "reference_ok": lazy_gettext("The reference matches this request."),
     "reference_wrong": lazy_gettext("The reference does NOT match this request."),
+    "receipt_unverified": lazy_gettext("The receipt is signed, but its key is not in the trust list yet, so it "
+                                       "does not verify. Export the key (flask --app kiosk export-key), have "
+                                       "central enrol it, then sync."),
 }
+# notices that report a failure, shown in the error style
+ERROR_NOTICES = frozenset({"print_failed", "receipt_unavailable", "reference_wrong", "receipt_unverified"})
 
 
 def field_errors(exc: ValidationFailed) -> dict[str, str]:
@@ -112,9 +117,10 @@ def _texts() -> dict:
             "service_names": _service_names(), "staff": current_staff(), "group_rows": group_rows}
 
 
-def _notices() -> list[str]:
-    """Notices left by the previous step (post, redirect, get)."""
-    return [str(NOTICES[key]) for key in get_flashed_messages() if key in NOTICES]
+def _notices() -> list[dict]:
+    """Notices left by the previous step (post, redirect, get): their text and whether each is a failure."""
+    return [{"text": str(NOTICES[key]), "error": key in ERROR_NOTICES}
+            for key in get_flashed_messages() if key in NOTICES]
 
 
 # -- list ------------------------------------------------------------------------------------------
@@ -206,11 +212,13 @@ def _issue_and_print(case_id: str, staff_id: str, lang: str | None) -> None:
     """Sign the receipt if needed and queue it on the printer; leave a notice for the next page."""
     centre = kiosk().centre
     try:
-        cases.issue_receipt(centre, case_id, by=staff_id)
+        record = cases.issue_receipt(centre, case_id, by=staff_id)
     except KioskError as exc:
         log.warning("receipt for case %s not issued: %s", case_id, exc.message)
         flash("receipt_unavailable")
         return
+    if record.get("verifies") != "ok":
+        flash("receipt_unverified")
     job = cases.print_receipt(centre, case_id, lang=lang)
     flash("printed" if job else ("print_off" if centre.printer is None else "print_failed"))
 
@@ -224,6 +232,8 @@ def _case_context(case_id: str, **extra) -> dict:
     record = centre.store.get(cases.RECEIPTS, doc["receipt_id"])
     return {"case": cases.case_view(centre, doc), "secrets": cases.case_secrets(centre, doc), "receipt": record,
             "qr": qr_svg(record["text"]) if record else None, "providers": cases.providers(centre),
+            "demo_receipt": bool(record) and keys.is_demo_host(cases.receipt_host(record)),
+            "receipt_check": cases.receipt_check(centre, record) if record else None,
             "notices": _notices(), "errors": {}, "error": None, **_texts(), **extra}
 
 

@@ -259,7 +259,7 @@ def reprint(counter_id, ticket_id):
     if not callable(getattr(printer, "reprint", None)):
         return _render(counter_id, error=_("This printer cannot reprint."))
     try:
-        printer.reprint(ticket, service)
+        printer.reprint(ticket, service, services.priority_names(centre, ticket))
     except Exception:
         log.exception("reprint of ticket %s failed", ticket["number"])
         return _render(counter_id, error=_("The printer did not accept the ticket. Check the printer."))

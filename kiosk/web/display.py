@@ -75,7 +75,8 @@ def board_context() -> dict:
                for code, count in sorted(state["waiting"].items())
                if code in names and (count or _active(centre, code))]
     native = next((lang for lang in current_app.config["LANGUAGES"] if locale_info(lang)["native_digits"]), None)
-    return {"newest": calls[0] if calls else None, "others": calls[1:], "waiting": waiting, "native_lang": native}
+    return {"newest": calls[0] if calls else None, "others": calls[1:], "waiting": waiting, "native_lang": native,
+            "moved": state["moved"]}
 
 
 def _active(centre, code: str) -> bool:

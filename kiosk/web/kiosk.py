@@ -100,8 +100,9 @@ def service_list():
     """Large service tiles with pictograms."""
     if _chosen_lang() is None:
         return htmx.redirect(url_for("kiosk.language"))
-    tiles = [{**s, "pictogram_path": pictogram(s.get("pictogram"))}
-             for s in services.services_list(kiosk().centre, active_only=True)]
+    centre = kiosk().centre
+    tiles = [{**s, "pictogram_path": pictogram(s.get("pictogram")), "availability": services.availability(centre, s)}
+             for s in services.services_list(centre)]
     return htmx.render("kiosk/services.html", "main", tiles=tiles)
 
 
@@ -115,7 +116,7 @@ def _service_page(code: str, *, error: str | None = None, status: int = 200):
     classes = [{**p, "pictogram_path": pictogram(p["id"])} for p in services.priority_classes(centre)]
     return htmx.render("kiosk/service.html", "main", status=status, service=service, classes=classes,
                        pictogram_path=pictogram(service.get("pictogram")), error=error,
-                       available=service.get("active", True))
+                       availability=services.availability(centre, service))
 
 
 @bp.get("/services/<code>")
@@ -142,10 +143,14 @@ def take_ticket():
         log.info("kiosk could not issue a ticket for %s: %s", code, exc.code)
         if exc.code == "unknown_service":
             abort(404)
-        return _service_page(code, error=error_text(exc.code), status=exc.status)
-    service = services.get_service(kiosk().centre, ticket["service"])
+        # a refusal is an answer, not a fault: the page says why (htmx swaps only 2xx answers)
+        error = None if exc.code == "service_unavailable" else error_text(exc.code)
+        return _service_page(code, error=error, status=200 if htmx.is_htmx() else exc.status)
+    centre = kiosk().centre
+    service = services.get_service(centre, ticket["service"])
+    priority_class = next((p for p in services.priority_classes(centre) if p["id"] == ticket["priority"]), None)
     return htmx.render("kiosk/ticket.html", "main", ticket=ticket, service=service, qr=qr_svg(ticket["qr"]),
-                       printer=_printer_state(), printer_problems=PRINTER_PROBLEMS)
+                       printer=_printer_state(), printer_problems=PRINTER_PROBLEMS, priority_class=priority_class)
 
 
 @bp.post("/reset")

@@ -41,7 +41,11 @@ _TICKET = _object({
 _SERVICE = _object({
     "code": _TEXT, "prefix": _TEXT, "names": _NAMES, "active": {"type": "boolean"},
     "fee_iqd": {"type": "integer", "minimum": 0}, "documents": {"type": "array", "items": _NAMES},
-    "pictogram": {"type": ["string", "null"]}}, ("code", "prefix", "names", "active"))
+    "pictogram": {"type": ["string", "null"]},
+    "available": {"type": "boolean"},
+    "unavailable_reason": {"type": ["string", "null"], "enum": ["off", "daily_cap", None]},
+    "reopens_at": {"type": ["string", "null"], "format": "date-time"}},
+    ("code", "prefix", "names", "active", "available", "unavailable_reason", "reopens_at"))
 
 _ERROR_TEXTS = {400: "malformed JSON, not an object, or a field of the wrong type",
                 401: "no valid token (or wrong name or PIN)",

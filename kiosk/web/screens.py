@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import hmac
+import ipaddress
 import logging
 import math
 import mimetypes
@@ -22,15 +23,17 @@ import os
 import secrets
 import threading
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, Response, current_app, request, send_from_directory, session, url_for
-from flask_babel import Babel, force_locale, format_datetime, get_locale, gettext, lazy_gettext, ngettext
+from flask import Blueprint, Flask, Response, current_app, g, request, send_from_directory, session, url_for
+from flask_babel import Babel, force_locale, get_locale, gettext, lazy_gettext, ngettext
 from markupsafe import Markup
 from werkzeug.exceptions import NotFound as HTTPNotFound
 from werkzeug.security import safe_join
 
 from kiosk.clock import parse_iso
 from kiosk.domain.errors import KioskError
+from kiosk.i18n import locales
 from kiosk.i18n.locales import LOCALES, arabic_indic, locale_info
 from kiosk.i18n.locales import digits as lang_digits
 
@@ -41,8 +44,9 @@ I18N_DIR = Path(__file__).resolve().parent.parent / "i18n"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
        "media-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
        "frame-ancestors 'none'")
+# Only features Chromium knows: an unknown one ("bluetooth") is reported on every page's console.
 PERMISSIONS = ("camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), "
-               "bluetooth=(), interest-cohort=(), autoplay=(self), fullscreen=(self)")
+               "interest-cohort=(), autoplay=(self), fullscreen=(self)")
 HTMX_CONFIG = ('{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,'
                '"selfRequestsOnly":true,"historyCacheSize":0,"historyRestoreAsHxRequest":false,'
                '"refreshOnHistoryMiss":true,"historyEnabled":false,"defaultSettleDelay":0}')
@@ -59,9 +63,10 @@ class CsrfFailed(KioskError):
 # -- languages -------------------------------------------------------------------------------------
 
 def current_lang() -> str:
-    """The language of this request: the session's choice if configured, else the centre's default."""
+    """The language of this request: one a view chose for it (`g.lang`, e.g. a followed ticket's),
+    else the session's choice if configured, else the centre's default."""
     config = current_app.config
-    lang = session.get("lang")
+    lang = g.get("lang") or session.get("lang")
     return lang if lang in config["LANGUAGES"] else config["DEFAULT_LANGUAGE"]
 
 
@@ -88,12 +93,34 @@ def minutes(seconds) -> str:
     return digits(ngettext("%(num)d minute", "%(num)d minutes", n))
 
 
-def when(value) -> str:
-    """An ISO UTC time as a short local date and time of the centre, in the locale's digits."""
+def _moment(value):
+    """An ISO UTC time (or a datetime) as a datetime."""
+    return parse_iso(value) if isinstance(value, str) else value
+
+
+def when(value, weekday: bool = False) -> str:
+    """An ISO UTC time as the centre's local date (with its weekday if asked) and time, in the
+    page's language and digits."""
     if not value:
         return "–"
-    moment = parse_iso(value) if isinstance(value, str) else value
-    return digits(format_datetime(moment, "short"))
+    return locales.format_datetime(_moment(value), current_lang(), _centre_tz(), weekday=weekday)
+
+
+def day(value) -> str:
+    """An ISO UTC time as the centre's local date only (a due date has no time of day)."""
+    if not value:
+        return "–"
+    return locales.format_date(_moment(value), current_lang(), _centre_tz())
+
+
+def number(value) -> str:
+    """A whole number with the page language's grouping and digits (fees)."""
+    return locales.format_number(int(value or 0), current_lang())
+
+
+def _centre_tz() -> ZoneInfo:
+    """The centre's time zone."""
+    return ZoneInfo(current_app.config["TIMEZONE"])
 
 
 def lname(names: dict | None, lang: str | None = None) -> str:
@@ -213,12 +240,27 @@ def security_headers(response: Response) -> Response:
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Permissions-Policy", PERMISSIONS)
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if _trustworthy_origin():
+        # Chromium ignores COOP on a plain-HTTP LAN address and logs an error on every page there
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if response.mimetype == "text/html":
         # a citizen's ticket page must not be kept anywhere the next citizen could bring it back
         headers.setdefault("Cache-Control", "no-store")
         _maybe_gzip(response)
     return response
+
+
+def _trustworthy_origin() -> bool:
+    """HTTPS, or this machine itself (the browsers' "potentially trustworthy" origins)."""
+    if request.is_secure:
+        return True
+    host = request.host.rsplit(":", 1)[0].strip("[]") if not request.host.endswith("]") else request.host.strip("[]")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _accepts_gzip() -> bool:
@@ -328,7 +370,7 @@ def register(app: Flask) -> None:
     """Install languages, security, filters, static files and the screens on the centre app."""
     from kiosk import launch
     from kiosk.i18n import catalogues
-    from kiosk.web import admin, auth, cases, counter, display, kiosk as kiosk_screen, sse
+    from kiosk.web import admin, auth, cases, counter, display, follow, kiosk as kiosk_screen, sse
 
     catalogues.ensure_compiled()
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(I18N_DIR)
@@ -346,9 +388,10 @@ def register(app: Flask) -> None:
     app.jinja_env.globals.update(csrf_token=csrf_token, csrf_field=csrf_field, asset=asset, tri=tri,
                                  tri_spans=tri_spans, ticket_number=ticket_number, alerts=alerts,
                                  error_text=error_text)
-    app.jinja_env.filters.update(digits=digits, bdi=bdi, minutes=minutes, lname=lname, when=when)
+    app.jinja_env.filters.update(digits=digits, bdi=bdi, minutes=minutes, lname=lname, when=when, day=day,
+                                 number=number)
 
-    for module in (auth, kiosk_screen, counter, display, admin, sse, cases):
+    for module in (auth, kiosk_screen, counter, display, admin, sse, cases, follow):
         app.register_blueprint(module.bp)
     app.register_blueprint(ui)
     app.cli.add_command(launch.launch_command)

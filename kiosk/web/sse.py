@@ -11,7 +11,9 @@ Channels:
   at once; `queue-changed` (no data) at most every `SSE_DISPLAY_COALESCE_S`.
 - `staff` (attendants and supervisors): `ticket-called` and coalesced `queue-changed`.
 - `ticket:<id>` (a citizen's phone following one ticket; public, the ticket id is the secret of
-  whoever holds the slip): `ticket-changed` with its state, place and estimate, whenever they change.
+  whoever holds the slip): `ticket-changed` with its state, place and estimate, whenever they change;
+  a change of the ticket itself (its call above all) goes out at once, other queue movements at
+  most every `SSE_TICKET_COALESCE_S`.
 """
 from __future__ import annotations
 
@@ -92,6 +94,11 @@ def _ticket_transform(name: str, data: dict):
     return None
 
 
+def _ticket_urgent(name: str, data: dict) -> str | None:
+    """The followed ticket that this event is about (its own call or change), if any."""
+    return data.get("ticket") if name in ("queue-changed", "ticket-called") else None
+
+
 def _ticket_states(app):
     """Per followed ticket: what the phone shows (computed in a worker thread, from the indexes)."""
     def per_key(ticket_ids: list[str]) -> dict:
@@ -106,7 +113,8 @@ def _ticket_states(app):
                     continue
                 out[ticket_id] = ("ticket-changed", {
                     "number": view["number"], "state": view["state"], "counter": view.get("counter"),
-                    "ahead": view["ahead"], "estimated_wait_s": view["estimated_wait_s"]})
+                    "ahead": view["ahead"], "estimated_wait_s": view["estimated_wait_s"],
+                    "calls": services.times_called(view)})
         return out
 
     return per_key
@@ -119,7 +127,8 @@ def make_hub(app) -> StreamHub:
         "display": Channel(_display_transform(app), coalesce_s=float(config["SSE_DISPLAY_COALESCE_S"])),
         "staff": Channel(_staff_transform, coalesce_s=float(config["SSE_STAFF_COALESCE_S"])),
         "ticket": Channel(_ticket_transform, coalesce=frozenset({"queue-changed"}),
-                          coalesce_s=float(config["SSE_TICKET_COALESCE_S"]), per_key=_ticket_states(app)),
+                          coalesce_s=float(config["SSE_TICKET_COALESCE_S"]), per_key=_ticket_states(app),
+                          urgent=_ticket_urgent),
     }
     return StreamHub(channels, heartbeat_s=float(config["SSE_HEARTBEAT_S"]),
                      max_age_s=float(config["SSE_MAX_AGE_S"]), retry_ms=1000,

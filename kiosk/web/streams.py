@@ -52,18 +52,23 @@ class Channel:
     it (it runs on the event loop: keep it cheap). Events named in `coalesce` are sent at most once
     per `coalesce_s`, as the event with empty data, or, when `per_key` is set, as the per-key
     messages it computes (in a worker thread) for the keys of the clients listening then.
+    `urgent(name, data)`, with `per_key`, names a key whose listeners must hear of this event at
+    once (a ticket's own call), bypassing the coalescing delay.
     """
 
     transform: Transform
     coalesce: frozenset[str] = frozenset({"queue-changed"})
     coalesce_s: float = 1.0
     per_key: PerKey | None = None
+    urgent: Callable[[str, dict], "str | None"] | None = None
     clients: set = field(default_factory=set)
     by_key: dict = field(default_factory=dict)
     dirty: set = field(default_factory=set)
     flushed_at: float = 0.0
     flushing: bool = False
     last_by_key: dict = field(default_factory=dict)
+    computed: int = 0                                  # per-key computations started
+    sent_from: dict = field(default_factory=dict)      # key -> the computation its last message came from
 
 
 class Client:
@@ -143,9 +148,12 @@ class StreamHub:
                 continue
             try:
                 out = channel.transform(name, data)
+                key = channel.urgent(name, data) if channel.urgent is not None else None
             except Exception:
                 log.exception("channel %s could not transform %s", channel_name, name)
                 continue
+            if key and key in channel.by_key:
+                self._spawn(self._send_keyed(channel, [key]))
             if out is None:
                 continue
             if out[0] in channel.coalesce:
@@ -208,27 +216,41 @@ class StreamHub:
                 for name in sorted(names):
                     await self._broadcast(channel, format_event(name, {}).encode())
                 return
-            keys = sorted(channel.by_key)
-            if not keys:
-                return
-            messages = await asyncio.get_running_loop().run_in_executor(None, channel.per_key, keys)
-            channel.last_by_key = {k: v for k, v in channel.last_by_key.items() if k in channel.by_key}
-            done = 0
-            for key, event in messages.items():
-                if channel.last_by_key.get(key) == event:  # nothing new for this key: send nothing
-                    continue
-                channel.last_by_key[key] = event
-                message = format_event(*event).encode()
-                for client in list(channel.by_key.get(key, ())):
-                    self._push(channel, client, message)
-                    done += 1
-                if done >= self.chunk:
-                    done = 0
-                    await asyncio.sleep(0)
+            await self._send_keyed(channel, sorted(channel.by_key))
         except Exception:
             log.exception("a live-update flush failed")
         finally:
             channel.flushing = False
+
+    async def _send_keyed(self, channel: Channel, keys: list[str]) -> None:
+        """Compute the keys' messages in a worker thread; send each one that changed to its listeners,
+        `chunk` clients per turn of the loop."""
+        if not keys:
+            return
+        channel.computed += 1
+        this = channel.computed
+        try:
+            messages = await asyncio.get_running_loop().run_in_executor(None, channel.per_key, keys)
+        except Exception:
+            log.exception("computing live updates failed")
+            return
+        channel.last_by_key = {k: v for k, v in channel.last_by_key.items() if k in channel.by_key}
+        channel.sent_from = {k: v for k, v in channel.sent_from.items() if k in channel.by_key}
+        done = 0
+        for key, event in messages.items():
+            if channel.sent_from.get(key, 0) > this:
+                continue  # a computation started later has already answered: this one is stale
+            channel.sent_from[key] = this
+            if channel.last_by_key.get(key) == event:  # nothing new for this key: send nothing
+                continue
+            channel.last_by_key[key] = event
+            message = format_event(*event).encode()
+            for client in list(channel.by_key.get(key, ())):
+                self._push(channel, client, message)
+                done += 1
+            if done >= self.chunk:
+                done = 0
+                await asyncio.sleep(0)
 
     # -- one stream (on the loop) ---------------------------------------------------------------
 

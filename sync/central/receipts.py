@@ -32,6 +32,7 @@ from kiosk.domain import cases as domain
 from kiosk.domain import receipts, trustlist
 from kiosk.domain.cases import Status
 from kiosk.domain.errors import KioskError
+from kiosk.i18n import locales
 from sync.central import feed, views
 from sync.central.errors import CentralError
 from sync.central.models import Centre, ConfigChange, ConfigDoc, Record
@@ -274,8 +275,9 @@ REASON_KEYS = ("ok", "malformed", "wrong_host", "unsupported_alg", "unknown_key"
 @public.get("/r")
 def verify_page():
     """The page a receipt's QR opens: the script reads the fragment and verifies it in the browser."""
-    return _page("central/receipts/verify.html", _page_lang(), reasons=REASON_KEYS,
-                 statuses=("open", "completed", "rejected", "referred"))
+    lang = _page_lang()
+    return _page("central/receipts/verify.html", lang, reasons=REASON_KEYS,
+                 statuses=("open", "completed", "rejected", "referred"), date_words=locales.date_words(lang))
 
 
 @public.get("/R/receipt-verify.js")

@@ -39,6 +39,20 @@ def test_services_and_openapi(api):
     assert spec["openapi"].startswith("3.") and "/tickets/{id}/{action}" in spec["paths"]
 
 
+def test_services_say_whether_and_when_they_take_tickets(api, centre):
+    """A service at its limit is not available, with the reason and when it reopens: the next
+    working day (Monday, after the test clock's Sunday) at 08:00 Baghdad, 05:00 UTC."""
+    from kiosk import services
+    services.update_service(centre, "A", by="test", daily_cap=1)
+    services.issue_ticket(centre, service="A")
+    services.update_service(centre, "C", by="test", active=False)
+    listed = {s["code"]: s for s in api("GET", "/services").json()["services"]}
+    assert (listed["A"]["available"], listed["A"]["unavailable_reason"], listed["A"]["reopens_at"]) == \
+        (False, "daily_cap", "2026-11-23T05:00:00.000Z")
+    assert (listed["B"]["available"], listed["B"]["unavailable_reason"], listed["B"]["reopens_at"]) == (True, None, None)
+    assert (listed["C"]["available"], listed["C"]["unavailable_reason"], listed["C"]["reopens_at"]) == (False, "off", None)
+
+
 def test_ticket_lifecycle(api, auth):
     r = api("POST", "/tickets", json={"service": "A", "lang": "ckb"})
     assert r.status_code == 201 and r.headers["Location"].endswith(r.json()["ticket"]["id"])

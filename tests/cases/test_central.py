@@ -242,6 +242,8 @@ def test_r_page_verifies_in_chromium_and_shows_live_status(system, browser):
         page.click('a[data-lang="ckb"]')
         page.wait_for_selector('#live-status[data-status="rejected"]', timeout=15000)
         assert page.get_attribute("html", "dir") == "rtl" and page.text_content("#outcome") == "دروستە"
+        due = page.text_content('[data-field="due_at"]')  # Sorani month names, no time of day
+        assert re.fullmatch(r"[٠-٩]+ی [^\sM0-9]+( [^\sM0-9]+)?ی [٠-٩]{4}", due), due
         altered = fragment[:-6] + ("A" if fragment[-6] != "A" else "B") + fragment[-5:]
         page.goto(f"{system.server.url}/R?lang=en#{altered}")
         page.wait_for_selector('#outcome[data-outcome="invalid"]', timeout=15000)

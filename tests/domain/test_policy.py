@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.clock import iso
-from kiosk.domain.policy import (NORMAL, Policy, call_order, choose, choose_from_heads, class_ranks, epoch_ms,
-                                 estimate_wait_s, order_key, position, queue_key)
+from kiosk.domain.policy import (NORMAL, Policy, call_order, calls_before, choose, choose_from_heads, class_ranks,
+                                 epoch_ms, estimate_wait_s, order_key, place, queue_key)
 
 T0 = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.timezone.utc)
 RANKS = {"elderly": 1, "disability": 2, "pregnancy": 3, "normal": 4}
@@ -66,9 +66,9 @@ def test_overdue_ticket_jumps_ahead_of_priority():
     assert "longer than the maximum" in c.reason()
 
 
-def test_position_and_estimate():
+def test_place_and_estimate():
     waiting = [tk(1, minute=0), tk(2, minute=1), tk(3, minute=2)]
-    assert position(waiting[2], waiting) == 2
+    assert place(waiting[2], waiting, now=T0, policy=Policy()) == 2
     assert estimate_wait_s(2, [100, 200], counters_open=2) == 150
     assert estimate_wait_s(3, [], counters_open=0, default_service_s=60) == 180
 
@@ -219,17 +219,38 @@ def test_whole_call_order_equals_draining_with_the_reference(situation):
     assert all(same(a, b) for a, b in zip(got, expected))
 
 
-@settings(max_examples=200, deadline=None)
+def test_priority_tickets_are_counted_where_they_will_be_called():
+    """A disability ticket behind five normal tickets is not told "5 ahead": it goes after at most
+    one of them; a normal ticket waits for the priority tickets that came after it too."""
+    waiting = [tk(n, minute=n) for n in range(1, 6)] + [tk(6, "disability", minute=6), tk(7, "elderly", minute=7)]
+    now, rule = T0 + dt.timedelta(minutes=8), Policy(ratio=2)
+    assert place(waiting[5], waiting, now=now, policy=rule, ranks=RANKS) == 0
+    assert place(waiting[0], waiting, now=now, policy=rule, ranks=RANKS) == 2
+    assert place(waiting[4], waiting, now=now, policy=rule, ranks=RANKS) == 6
+
+
+@settings(max_examples=300, deadline=None)
 @given(situations, st.data())
-def test_position_by_bisection_equals_the_count(situation, data):
-    """A ticket's place is two bisections of the index, equal to counting the tickets ahead."""
-    waiting, ranks, *_ = unpack(situation)
+def test_calls_before_by_bisection_equals_replaying_the_queue(situation, data):
+    """A ticket's place is a few bisections of the index, equal to replaying every call before it
+    (priority interleaving, overdue tickets and the counter's streak included)."""
+    waiting, ranks, now, streak, rule = unpack(situation)
     if not waiting:
         return
     ticket = data.draw(st.sampled_from(waiting))
     key = queue_key(ticket, ranks)
-    by_bisection = sum(bisect.bisect_left([k for k, _ in entries(waiting, ranks, side)], key) for side in (True, False))
-    assert by_bisection == position(ticket, waiting, ranks)
+    sides = {side: [k for k, _ in entries(waiting, ranks, side)] for side in (True, False)}
+    cutoff = (epoch_ms(now) - rule.max_wait_s * 1000 + 1,)
+    if key < cutoff:
+        counted = sum(bisect.bisect_left(sides[side], key) for side in (True, False))
+    else:
+        is_priority = ticket["priority"] != NORMAL
+        counted = calls_before(is_priority=is_priority, index=bisect.bisect_left(sides[is_priority], key),
+                               priority_waiting=len(sides[True]), normal_waiting=len(sides[False]),
+                               overdue_priority=bisect.bisect_left(sides[True], cutoff),
+                               overdue_normal=bisect.bisect_left(sides[False], cutoff),
+                               ratio=rule.ratio, streak=streak)
+    assert counted == place(ticket, waiting, now=now, policy=rule, streak=streak, ranks=ranks)
 
 
 def test_call_order_is_lazy():

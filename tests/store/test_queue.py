@@ -36,7 +36,9 @@ def check_index(centre: Centre) -> None:
         assert ids(repo.waiting_for([svc], ranks)) == ids(waiting)
         assert repo.count_waiting(svc) == len(waiting)
         for ticket in waiting:
-            assert repo.ahead(ticket, ranks) == policy.position(ticket, waiting, ranks)
+            now, rule = centre.clock.now(), services.queue_policy(centre)
+            assert repo.calls_before(ticket, ranks, rule, now) == policy.place(ticket, waiting, now=now, policy=rule,
+                                                                                ranks=ranks)
         oldest = min((policy.epoch_ms(policy.order_key(t, ranks)[0]) for t in waiting), default=None)
         assert repo.oldest_arrival_ms(svc) == oldest
     for counter in ("1", "2", "3"):
@@ -272,12 +274,12 @@ def test_screens_never_scan_the_waiting_tickets(centre, clock, monkeypatch):
     def scan(*args, **kwargs):
         """Stands in for every scan: being called fails the test."""
         raise AssertionError("scanned the waiting tickets")
-    for name in ("choose", "position"):
+    for name in ("choose", "place"):
         monkeypatch.setattr(policy, name, scan)
     for name in ("waiting_for", "open_tickets", "day_tickets"):
         monkeypatch.setattr(centre.tickets, name, scan)
     ticket = services.issue_ticket(centre, service="B")
-    assert ticket["ahead"] == 3
+    assert ticket["ahead"] == 2  # three priority tickets wait for B: two go first, then its turn
     assert services.call_next(centre, counter="2", by="demo") is not None
     page = services.waiting_list(centre, "3", limit=5)
     assert len(page.tickets) == 5 and page.total == 11

@@ -112,9 +112,15 @@ def context(browser, watch):
     assert watch.unexpected_console() == [], f"console errors: {watch.unexpected_console()}; failed requests: {watch.failed}"
 
 
+def _is_error(message) -> bool:
+    """A console error, or a warning that reports one (Chromium logs a bad header, such as an
+    unknown Permissions-Policy feature, as a warning starting "Error with")."""
+    return message.type == "error" or (message.type == "warning" and message.text.startswith("Error with"))
+
+
 def _watch_page(page, watch: Watch) -> None:
     """Record a page's console errors and uncaught exceptions."""
-    page.on("console", lambda message: message.type == "error" and watch.console.append(message.text))
+    page.on("console", lambda message: _is_error(message) and watch.console.append(message.text))
     page.on("pageerror", lambda error: watch.page_errors.append(str(error)))
     page.on("response", lambda response: response.status >= 400 and watch.failed.append(
         f"{response.status} {response.request.method} {response.url}"))

@@ -194,12 +194,12 @@ class RecordingPrinter:
         if can_reprint:
             self.reprint = self._reprint
 
-    def print_ticket(self, ticket, service):
+    def print_ticket(self, ticket, service, priority_names=None):
         """Accept a job."""
         self.printed.append(("print", ticket["number"]))
         return f"job-{len(self.printed)}"
 
-    def _reprint(self, ticket, service):
+    def _reprint(self, ticket, service, priority_names=None):
         """Accept a reprint."""
         self.printed.append(("reprint", ticket["number"]))
         return f"job-{len(self.printed)}"

@@ -164,6 +164,13 @@ def test_no_english_on_arabic_and_sorani_screens(app, client, centre, lang):
     pages["console"] = staff.get("/counter/1").get_data(as_text=True)
     pages["admin"] = staff.get("/admin").get_data(as_text=True)
     pages["home"] = staff.get("/").get_data(as_text=True)
+    mine = services.issue_ticket(centre, service="B", priority="disability", lang=lang)
+    pages["phone"] = app.test_client().get(f"/t/{mine['id']}").get_data(as_text=True)
+    services.call_ticket(centre, mine["id"], counter="2", by="demo")
+    pages["phone-called"] = app.test_client().get(f"/t/{mine['id']}").get_data(as_text=True)
+    services.update_service(centre, "C", by="super", daily_cap=1)
+    services.issue_ticket(centre, service="C", lang=lang)
+    pages["services-unavailable"] = client.get("/kiosk/services").get_data(as_text=True)
     for name, page in pages.items():
         assert latin_words(page) == [], f"English on the {lang} {name} screen"
 

@@ -9,6 +9,7 @@ import zxingcpp
 from PIL import Image, ImageDraw
 
 from kiosk import services
+from kiosk.domain.errors import ServiceUnavailable
 from kiosk.web.kiosk import qr_svg
 from tests.web.conftest import csrf_from
 
@@ -108,24 +109,48 @@ def test_qr_svg_is_compact():
 
 
 def test_daily_cap_reached_is_explained_in_the_citizens_language(client, centre):
-    """The refusal is shown on the service screen, translated, and no ticket is stored."""
+    """A service at its limit stays on the screen as unavailable, with the reason and when it
+    takes tickets again (the next working day's opening), in the citizen's language; a tap that
+    races the limit is answered with the same explanation, never as a connection problem."""
     services.update_service(centre, "A", by="test", daily_cap=1)
     services.issue_ticket(centre, service="A")
     token = choose(client, "ckb")
+    tiles = client.get("/kiosk/services").get_data(as_text=True)
+    assert 'data-service="A" data-unavailable="daily_cap"' in tiles
+    assert "هەموو بلیتەکانی ئەمڕۆی ئەم خزمەتگوزارییە دابەش کران" in tiles
+    # the frozen clock is Sunday 22 November 2026 (Baghdad); Monday is a working day, opening 08:00
+    assert "دووبارە بلیت دەدرێت لە دووشەممە، ٢٣ی تشرینی دووەمی ٢٠٢٦، ٠٨:٠٠" in tiles
     response = client.post("/kiosk/tickets", data={"service": "A", "csrf_token": token})
     assert response.status_code == 409
-    assert "ئەم خزمەتگوزارییە ئێستا بلیت نادات" in response.get_data(as_text=True)
+    assert 'id="unavailable" data-unavailable="daily_cap"' in response.get_data(as_text=True)
+    fragment = client.post("/kiosk/tickets", data={"service": "A", "csrf_token": token}, headers={"HX-Request": "true"})
+    assert fragment.status_code == 200 and "هەموو بلیتەکانی ئەمڕۆی" in fragment.get_data(as_text=True)
     assert centre.store.count("tickets") == 1
 
 
-def test_service_switched_off_is_not_offered(client, centre):
-    """Inactive services disappear from the tiles and cannot be taken."""
+def test_service_switched_off_is_shown_unavailable(client, centre):
+    """A service switched off stays visible but cannot be taken; switched off for the day, it
+    says when it opens again and takes tickets by itself from then on."""
     services.update_service(centre, "C", by="test", active=False)
     token = choose(client, "en")
-    assert 'data-service="C"' not in client.get("/kiosk/services").get_data(as_text=True)
+    tiles = client.get("/kiosk/services").get_data(as_text=True)
+    assert 'data-service="C" data-unavailable="off"' in tiles and "not taking tickets at the moment" in tiles
+    assert 'href="/kiosk/services/C"' not in tiles
     detail = client.get("/kiosk/services/C").get_data(as_text=True)
-    assert "not taking tickets now" in detail and 'name="priority"' not in detail
+    assert "not taking tickets at the moment" in detail and 'name="priority"' not in detail
     assert client.post("/kiosk/tickets", data={"service": "C", "csrf_token": token}).status_code == 409
+    services.update_service(centre, "C", by="test", active=False, until_next_day=True)
+    tiles = client.get("/kiosk/services").get_data(as_text=True)
+    assert "closed for the rest of today" in tiles and "Tickets again from Monday 23 November 2026, 08:00" in tiles
+
+
+def test_service_closed_for_the_day_reopens_by_itself(client, centre, clock):
+    """Closed until the next working day: the next morning it issues tickets again, unasked."""
+    services.update_service(centre, "B", by="test", active=False, until_next_day=True)
+    with pytest.raises(ServiceUnavailable):
+        services.issue_ticket(centre, service="B")
+    clock.advance(hours=24)
+    assert services.issue_ticket(centre, service="B")["number"] == "B-001"
 
 
 def test_unknown_service_and_priority(client):

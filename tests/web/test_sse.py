@@ -189,12 +189,14 @@ def test_a_phone_follows_its_ticket(server, centre):
     name, data = stream.next_event()
     assert name == "ticket-changed"
     assert data == {"number": "A-002", "state": "waiting", "counter": None, "ahead": 1,
-                    "estimated_wait_s": data["estimated_wait_s"]}
+                    "estimated_wait_s": data["estimated_wait_s"], "calls": 0}
     services.call_ticket(centre, first["id"], counter="1", by="demo")
     assert stream.next_event()[1]["ahead"] == 0
     services.call_ticket(centre, mine["id"], counter="3", by="demo")
     name, data = stream.next_event()
-    assert (data["state"], data["counter"]) == ("called", "3")
+    assert (data["state"], data["counter"], data["calls"]) == ("called", "3", 1)
+    services.act(centre, mine["id"], "recall", by="demo", counter="3")
+    assert stream.next_event()[1]["calls"] == 2  # called again: the phone alerts again
     stream.close()
     assert requests.get(f"{server.url}/events/ticket/01HZZZZZZZZZZZZZZZZZZZZZZZ", timeout=5).status_code == 404
 

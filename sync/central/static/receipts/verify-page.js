@@ -18,15 +18,22 @@ function localDigits(value) {
   return page.dataset.lang === "en" ? s : s.replace(/[0-9]/g, (d) => ARABIC_INDIC[Number(d)]);
 }
 
-/** A UTC ISO time as a local date and time in the page's language. */
-function when(iso) {
-  const locale = { ar: "ar-IQ", ckb: "ckb-IQ", en: "en-GB" }[page.dataset.lang] || "en-GB";
+/** A UTC ISO time as the centre's local date, with the month in words in the page's language and
+    order (the browser's own data has no Sorani month names), and the 24-hour time unless
+    `dateOnly` (a due date has no time of day); in the language's digits. */
+function when(iso, dateOnly) {
+  const words = JSON.parse(page.dataset.dateWords);
+  const parts = {};
   try {
-    return new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short", timeZone: "Asia/Baghdad" })
-      .format(new Date(iso));
+    const format = new Intl.DateTimeFormat("en-GB", { timeZone: "Asia/Baghdad", year: "numeric", month: "numeric",
+      day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    for (const part of format.formatToParts(new Date(iso))) parts[part.type] = part.value;
   } catch (err) {
     return iso;
   }
+  const date = words.pattern.replace("{d}", parts.day).replace("{m}", words.months[Number(parts.month) - 1])
+    .replace("{y}", parts.year);
+  return localDigits(dateOnly ? date : `${date}${words.comma}${parts.hour}:${parts.minute}`);
 }
 
 /** Keep the receipt in the address when the citizen switches language. */
@@ -51,12 +58,13 @@ function showVerdict(verdict) {
     ticket: receipt.ticket,
     receipt_id: receipt.receipt_id,
     issued_at: when(receipt.issued_at),
-    due_at: when(receipt.due_at),
+    due_at: when(receipt.due_at, true),
     fee_iqd: receipt.fee_iqd
-      ? text("data-status-text", "fee").replace("%(fee)s", localDigits(receipt.fee_iqd.toLocaleString("en")))
+      ? text("data-status-text", "fee").replace("%(fee)s", localDigits(receipt.fee_iqd.toLocaleString("en")
+        .replace(/,/g, page.dataset.lang === "en" ? "," : "\u066c")))
       : text("data-status-text", "free"),
     status: text("data-status-text", receipt.status),
-    expires_at: when(receipt.expires_at),
+    expires_at: when(receipt.expires_at, true),
   };
   for (const [name, value] of Object.entries(fields)) {
     const el = page.querySelector(`#contents [data-field="${name}"]`);
