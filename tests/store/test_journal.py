@@ -152,9 +152,12 @@ def test_rollback_listeners_run_after_memory_is_restored(store, monkeypatch):
 
 
 def test_unserialisable_document_is_refused_cleanly(store):
-    with pytest.raises(ValueError):
+    """A value JSON cannot hold raises TypeError, as in TinyDB; NaN (not JSON either) ValueError."""
+    with pytest.raises(TypeError):
         store.put("a", {"id": "1", "bad": object()})
-    assert store.get("a", "1") is None
+    with pytest.raises(ValueError):
+        store.put("a", {"id": "1", "bad": float("nan")})
+    assert store.get("a", "1") is None and store.seq == 0
 
 
 def test_second_writer_gets_a_clear_error(store):
