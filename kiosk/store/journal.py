@@ -31,6 +31,7 @@ import logging
 import os
 import re
 import threading
+import time
 import zlib
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -202,10 +203,10 @@ def _change(table: str, op: str, key: str | None = None, doc_json: str = "null")
 
 class _Overlay(MutableMapping):
     """A table while a snapshot of it is being written: `base` is frozen for the snapshot writer,
-    changes land in `changes` (a document, or _GONE) until `merge()` folds them back in."""
+    changes land in `changes` (a document, or _GONE) until `fold()` moves them back in."""
 
     def __init__(self, base: dict):
-        """Freeze `base`: from now on nobody changes it until `merge()`."""
+        """Freeze `base`: from now on nobody changes it until `fold()`."""
         self.base = base
         self.changes: dict[str, object] = {}
         self.size = len(base)
@@ -258,18 +259,17 @@ class _Overlay(MutableMapping):
         """Number of documents now."""
         return self.size
 
-    def merge(self) -> dict:
-        """Fold the changes into the base and return it (the snapshot writer is done with it)."""
-        base = self.base
-        while isinstance(base, _Overlay):
-            base = base.merge()
-        for key, value in self.changes.items():
+    def fold(self, limit: int) -> bool:
+        """Move up to `limit` of the oldest changes into the base (the snapshot writer is done with
+        it); True once none are left. The overlay reads the same before and after."""
+        changes, base = self.changes, self.base
+        for key in list(itertools.islice(changes, limit)):
+            value = changes.pop(key)
             if value is _GONE:
                 base.pop(key, None)
             else:
                 base[key] = value
-        self.changes = {}
-        return base
+        return not changes
 
 
 # -- storage -------------------------------------------------------------------------------------
@@ -291,9 +291,11 @@ class JournalStorage(Storage):
     #: documents per encoded chunk of a snapshot: each chunk holds the interpreter for well under a
     #: millisecond, so request threads get their turn while a large snapshot is written
     snapshot_chunk = 256
-    #: bytes of snapshot written between flushes, so the disk never has a large backlog that a
-    #: journal fsync would queue behind
-    snapshot_flush_bytes = 4 << 20
+    #: bytes of snapshot written between flushes to disk: a journal fsync that comes meanwhile
+    #: waits behind at most this much (one large flush at the end stalled writers for 50 ms and more)
+    snapshot_flush_bytes = 1 << 20
+    #: changes made during a snapshot folded back per turn of the lock
+    fold_batch = 1024
 
     def __init__(self, directory: str | os.PathLike, *, clock=None, fsync: bool = True,
                  acked_seq: Callable[[], int] | None = None):
@@ -597,29 +599,45 @@ class JournalStorage(Storage):
         """
         with self._compacting:
             with self.lock:
+                started = time.perf_counter()
                 if self._pending is not None:
                     raise StoreError("cannot compact inside a transaction")
                 if self._fd is None:
                     raise StoreError(f"the store in {self.directory} is closed")
                 seq, hlc = self.seq, self._hlc
                 frozen = []
-                for name, table in list(self.tables.items()):
-                    while isinstance(table, _Overlay):
-                        table = table.merge()
+                for name, table in self.tables.items():
+                    if isinstance(table, _Overlay):  # left by a compaction interrupted while folding
+                        table.fold(len(table.changes))
+                        table = table.base
                     frozen.append((name, table))
-                    self.tables[name] = _Overlay(table)
+                overlays = []
+                for name, table in frozen:
+                    self.tables[name] = overlay = _Overlay(table)
+                    overlays.append((name, overlay))
                 # commits after `seq` go to a segment of their own: the snapshot covers the others
                 self._start_segment(seq + 1)
+                paused = [time.perf_counter() - started]
             try:
                 size = self._write_snapshot(frozen, seq, hlc)
             finally:
-                with self.lock:
-                    for name, table in list(self.tables.items()):
-                        if isinstance(table, _Overlay):
-                            self.tables[name] = table.merge()
+                self._fold(overlays, paused)
             self.snapshot_seq = seq
             removed = self._trim(min(seq, self.acked_seq()))
-            return {"seq": seq, "snapshot_bytes": size, "segments_removed": removed}
+            return {"seq": seq, "snapshot_bytes": size, "segments_removed": removed, "paused_s": max(paused)}
+
+    def _fold(self, overlays: list[tuple[str, _Overlay]], paused: list[float]) -> None:
+        """Fold the changes made during a snapshot back into the tables, a batch per lock turn, and
+        put the plain tables back (a table replaced meanwhile, by a clear or a drop, stays replaced)."""
+        for name, overlay in overlays:
+            done = False
+            while not done:
+                with self.lock:
+                    started = time.perf_counter()
+                    done = overlay.fold(self.fold_batch)
+                    if done and self.tables.get(name) is overlay:
+                        self.tables[name] = overlay.base
+                    paused.append(time.perf_counter() - started)
 
     def _start_segment(self, first: int) -> None:
         """Append from now on to the segment whose first commit will be `first`."""
@@ -654,6 +672,7 @@ class JournalStorage(Storage):
                         break
                     out.write(separator + _encode(chunk)[1:-1])
                     separator = ","
+                    os.sched_yield()  # hand the interpreter to a waiting request between chunks
                 out.write("}")
             out.write("}}")
             out.finish()
@@ -680,15 +699,14 @@ class JournalStorage(Storage):
 
 
 class _SnapshotFile:
-    """Buffered writes of a snapshot, flushed to disk a few megabytes at a time."""
+    """Buffered writes of a snapshot, flushed to disk a megabyte at a time."""
 
     def __init__(self, fd: int, flush_bytes: int):
-        """Write to `fd`, making the data durable every `flush_bytes`."""
+        """Write to `fd`, flushing to disk every `flush_bytes`."""
         self.fd = fd
         self.flush_bytes = flush_bytes
         self.parts: list[bytes] = []
         self.buffered = 0
-        self.unsynced = 0
         self.size = 0
 
     def write(self, text: str) -> None:
@@ -696,20 +714,17 @@ class _SnapshotFile:
         data = text.encode("utf-8")
         self.parts.append(data)
         self.buffered += len(data)
-        if self.buffered >= 1 << 20:
+        if self.buffered >= self.flush_bytes:
             self._drain()
 
     def _drain(self) -> None:
-        """Write the buffer out; sync once enough is unsynced."""
+        """Write the buffer out and flush it to disk."""
         view = memoryview(b"".join(self.parts))
         self.parts, self.buffered = [], 0
         self.size += len(view)
-        self.unsynced += len(view)
         while view:
             view = view[os.write(self.fd, view):]
-        if self.unsynced >= self.flush_bytes:
-            os.fdatasync(self.fd)
-            self.unsynced = 0
+        os.fdatasync(self.fd)
 
     def finish(self) -> None:
         """Write what is left and make the whole file durable."""
