@@ -611,12 +611,12 @@ class JournalStorage(Storage):
                         table.fold(len(table.changes))
                         table = table.base
                     frozen.append((name, table))
+                # commits after `seq` go to a segment of their own: the snapshot covers the others
+                self._start_segment(seq + 1)
                 overlays = []
                 for name, table in frozen:
                     self.tables[name] = overlay = _Overlay(table)
                     overlays.append((name, overlay))
-                # commits after `seq` go to a segment of their own: the snapshot covers the others
-                self._start_segment(seq + 1)
                 paused = [time.perf_counter() - started]
             try:
                 size = self._write_snapshot(frozen, seq, hlc)
