@@ -4,9 +4,10 @@ A writer thread puts tickets one after another (each fsynced) while the main thr
 store of --records documents, --rounds times; the same writer runs first with no compaction (the
 baseline) and, for comparison, once while a compaction holds the store lock throughout, as the
 store did before snapshots were written outside the lock. Prints median, p99 and max put latency
-of each, as ratios to the baseline measured in the same run.
+of each, as ratios to the baseline measured in the same run. The writer puts back to back (the
+harshest case: it keeps the disk busy with fsyncs) or, with --interval-ms, one put every so often.
 
-    .venv/bin/python bench/bench_compaction.py [--records 300000] [--rounds 3]
+    .venv/bin/python bench/bench_compaction.py [--records 300000] [--rounds 3] [--interval-ms 0]
 """
 from __future__ import annotations
 
@@ -51,11 +52,13 @@ class Collections:
 
 
 class Writer:
-    """A thread putting ticket-sized documents back to back, recording (start, seconds) of each."""
+    """A thread putting ticket-sized documents, back to back or one every `interval` seconds,
+    recording (start, seconds) of each."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, interval: float = 0.0):
         """Write into `store` until stopped."""
         self.store = store
+        self.interval = interval
         self.samples: list[tuple[float, float]] = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, name="bench-writer")
@@ -69,6 +72,8 @@ class Writer:
             self.store.put("tickets", doc)
             self.samples.append((started, time.perf_counter() - started))
             i += 1
+            if self.interval:
+                self.stop.wait(self.interval)
 
     def __enter__(self):
         """Start writing."""
@@ -101,6 +106,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=300_000, help="documents in the store")
     parser.add_argument("--rounds", type=int, default=3, help="compactions measured")
     parser.add_argument("--baseline-s", type=float, default=5.0, help="seconds of writes without compaction")
+    parser.add_argument("--interval-ms", type=float, default=0.0, help="pause between puts (0: back to back)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
         data_dir = Path(tmp) / "data"
@@ -110,13 +116,13 @@ def main() -> None:
         collections = Collections()
         store = Store(data_dir)
         try:
-            with Writer(store) as writer:
+            with Writer(store, args.interval_ms / 1000) as writer:
                 start = time.perf_counter()
                 time.sleep(args.baseline_s)
                 end = time.perf_counter()
             base = summary(writer.between(start, end), collections.between(start, end))
             windows, results = [], []
-            with Writer(store) as writer:
+            with Writer(store, args.interval_ms / 1000) as writer:
                 for _ in range(args.rounds):
                     start = time.perf_counter()
                     results.append(store.compact())
@@ -126,7 +132,7 @@ def main() -> None:
             compaction = summary([s for start, end in windows for s in writer.between(start, end)],
                                  [s for start, end in windows for s in collections.between(start, end)])
             took = [end - start for start, end in windows]
-            with Writer(store) as writer:
+            with Writer(store, args.interval_ms / 1000) as writer:
                 start = time.perf_counter()
                 with store.lock:
                     store.compact()
@@ -134,6 +140,8 @@ def main() -> None:
             locked = summary(writer.between(start, end), collections.between(start, end))
         finally:
             store.close()
+    print(f"writer: {'back to back' if not args.interval_ms else f'a put every {args.interval_ms:g} ms'}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"compaction: {statistics.median(took):.2f} s median over {args.rounds} rounds, snapshot "
           f"{results[-1]['snapshot_bytes'] / 1e6:.0f} MB; longest time writers were held out by the "
           f"store lock: {max(r['paused_s'] for r in results) * 1000:.2f} ms")

@@ -292,7 +292,7 @@ class JournalStorage(Storage):
     #: millisecond, so request threads get their turn while a large snapshot is written
     snapshot_chunk = 256
     #: bytes of snapshot written between flushes to disk: a journal fsync that comes meanwhile
-    #: waits behind at most this much (one large flush at the end stalled writers for 50 ms and more)
+    #: waits behind at most this much (one flush of a 115 MB snapshot at the end held them ~50 ms)
     snapshot_flush_bytes = 1 << 20
     #: changes made during a snapshot folded back per turn of the lock
     fold_batch = 1024
