@@ -339,8 +339,7 @@ class JournalStorage(Storage):
 
     def close(self):
         """Close the journal and release the writer's lock (a snapshot being written is abandoned)."""
-        self._closing = True
-        with self._compacting, self.lock:
+        with self._compaction_turn(stop_running=True), self.lock:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
@@ -597,7 +596,7 @@ class JournalStorage(Storage):
         and while the changes made during the snapshot are folded back (time proportional to them):
         the snapshot itself is serialised without the lock, from the frozen tables.
         """
-        with self._compacting:
+        with self._compaction_turn():
             with self.lock:
                 started = time.perf_counter()
                 if self._pending is not None:
@@ -625,6 +624,22 @@ class JournalStorage(Storage):
             self.snapshot_seq = seq
             removed = self._trim(min(seq, self.acked_seq()))
             return {"seq": seq, "snapshot_bytes": size, "segments_removed": removed, "paused_s": max(paused)}
+
+    @contextlib.contextmanager
+    def _compaction_turn(self, *, stop_running: bool = False) -> Iterator[None]:
+        """Hold the compaction slot, waiting for a running compaction (asking it to stop first with
+        `stop_running`). A compaction takes the store lock again and again while it holds the slot,
+        so a thread that already holds the store lock is told instead of waiting for ever."""
+        if not self._compacting.acquire(blocking=False):
+            if self.lock._is_owned():
+                raise StoreError("a compaction is running: wait for it outside the store lock")
+            if stop_running:
+                self._closing = True
+            self._compacting.acquire()
+        try:
+            yield
+        finally:
+            self._compacting.release()
 
     def _fold(self, overlays: list[tuple[str, _Overlay]], paused: list[float]) -> None:
         """Fold the changes made during a snapshot back into the tables, a batch per lock turn, and

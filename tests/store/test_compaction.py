@@ -168,6 +168,34 @@ def test_closing_during_a_snapshot_abandons_it(store, monkeypatch):
     store.close()
 
 
+def test_no_deadlock_with_a_thread_holding_the_store_lock(store, monkeypatch):
+    """A thread inside the store lock that asks to compact or close while a compaction runs is told
+    so at once (the compaction needs that lock to finish)."""
+    entered, go_on = threading.Event(), threading.Event()
+
+    def pause():
+        entered.set()
+        go_on.wait(30)
+    during_snapshot(monkeypatch, pause)
+    store.put("a", {"id": "before"})
+    seq = store.seq
+    thread = threading.Thread(target=store.compact)
+    thread.start()
+    assert entered.wait(30)
+    with store.lock:
+        with pytest.raises(StoreError, match="a compaction is running"):
+            store.compact()
+        with pytest.raises(StoreError, match="a compaction is running"):
+            store.storage.close()
+    go_on.set()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and store.storage.snapshot_seq == seq, "the compaction went on to the end"
+    store.put("a", {"id": "after"})
+    store = reopen(store)
+    assert store.get("a", "after")
+    store.close()
+
+
 def test_a_failed_snapshot_changes_nothing(store, monkeypatch):
     """A disk error while the snapshot is written raises; the tables, the old snapshot and every
     write stay, and writing goes on."""
