@@ -18,7 +18,7 @@ Documents in memory are exactly what the journal holds: each written document is
 its journal line and the stored object is decoded from that text, so no caller shares an object
 with the store, and a stored document is never changed in place (a write replaces it). That is
 what lets a snapshot be written without the lock: `compact()` freezes the tables as they are
-(writes go to an overlay meanwhile), serialises the frozen ones in another thread's time, and
+(writes go to an overlay meanwhile), serialises the frozen ones without the lock, and
 folds the overlay back in.
 """
 from __future__ import annotations
