@@ -85,9 +85,12 @@ def _choose() -> str:
     remembered = request.cookies.get(COOKIE)
     if remembered in LANGS:
         return remembered
-    accepted = request.accept_languages.best_match(list(ACCEPTED))
-    if accepted:
-        return ACCEPTED[accepted]
+    # the browser's languages in its order of preference, each by its primary subtag ("ar-IQ" is
+    # Arabic): the first of ours wins, even when a less preferred one matches exactly
+    for tag, _quality in request.accept_languages:
+        primary = tag.lower().replace("_", "-").split("-", 1)[0]
+        if primary in ACCEPTED:
+            return ACCEPTED[primary]
     return current_app.config["CENTRAL_DEFAULT_LANGUAGE"]
 
 

@@ -33,6 +33,7 @@ from kiosk.domain import cases as domain
 from kiosk.domain import receipts, trustlist
 from kiosk.domain.cases import Status
 from kiosk.domain.errors import KioskError
+from kiosk.i18n.locales import isolate
 from sync.central import feed, i18n, names, views
 from sync.central.errors import CentralError
 from sync.central.models import Centre, ConfigChange, ConfigDoc, Record
@@ -440,12 +441,12 @@ def _report_args() -> tuple[str, str | None]:
     try:
         domain.parse_month(month)
     except KioskError:
-        abort(400, description=gettext("Choose a month like 2026-11."))
+        abort(400, description=i18n.digits(gettext("Choose a month like 2026-11.")))
     centre = request.args.get("centre") or None
     if centre is not None:
         with _central().engine.connect() as conn:
             if conn.execute(select(Centre.code).where(Centre.code == centre)).first() is None:
-                abort(404, description=gettext("There is no centre %(centre)s.", centre=centre))
+                abort(404, description=gettext("There is no centre %(centre)s.", centre=isolate(centre)))
     return month, centre
 
 

@@ -75,10 +75,10 @@ class System:
                         timeout=(2, 10)).run()
         self.kiosk_app.extensions["kiosk"].apply_inbox()
 
-    def serve_and_register(self, **extra) -> tuple[dict, dict]:
-        """Serve a ticket at counter 1, register a request and sign its receipt."""
+    def serve_and_register(self, service: str = "A", **extra) -> tuple[dict, dict]:
+        """Serve a ticket of `service` at counter 1, register a request and sign its receipt."""
         with self.kiosk_app.app_context():
-            ticket = services.issue_ticket(self.centre, service="A", lang="en")
+            ticket = services.issue_ticket(self.centre, service=service, lang="en")
             services.set_counter_status(self.centre, "1", "open", by="demo")
             services.call_ticket(self.centre, ticket["id"], counter="1", by="demo")
             doc = cases.register_case(self.centre, ticket_id=ticket["id"], kind=extra.pop("kind", "request"),
