@@ -243,7 +243,7 @@ def _template_context() -> dict:
     lang = current_lang()
     info = locale_info(lang)
     return {"lang": lang, "html_lang": info["html_lang"], "dir": info["dir"],
-            "languages": [locale_info(x) for x in LANGS], "lang_url": lang_url,
+            "languages": [locale_info(x) for x in LANGS], "lang_url": lang_url, "list_comma": locales.LIST_COMMA[lang],
             "status_texts": STATUS_TEXTS, "kind_texts": KIND_TEXTS, "sector_texts": SECTOR_TEXTS,
             "device_status_texts": DEVICE_STATUS_TEXTS}
 
