@@ -14,12 +14,11 @@ from babel.dates import format_date as babel_format_date
 from babel.numbers import format_decimal
 from markupsafe import Markup
 
-# `ar` is Babel's `ar_IQ`: plain `ar` gives Egyptian month names. English is British English's
-# formats: day before month, as dates are read in Iraq (12/4 is the 12th of April), 24-hour times.
-LOCALES = {"ar": "ar_IQ", "ckb": "ckb", "en": "en_GB"}
-HTML_LANGS = {"ar": "ar-IQ", "ckb": "ckb", "en": "en"}
-# Dates with the month in words, in the language's own order and punctuation. CLDR's medium and
-# full Sorani patterns put the year first and use a Latin comma, so each language has its own.
+# `ar` is Babel's `ar_IQ`: plain `ar` gives Egyptian month names.
+LOCALES = {"ar": "ar_IQ", "ckb": "ckb", "en": "en"}
+# Dates with the month in words, in the language's own order and punctuation: day before month
+# in every language, as dates are read in Iraq. CLDR's medium and full Sorani patterns put the
+# year first and use a Latin comma, so each language has its own.
 DATE_PATTERNS = {
     "ar": {"date": "d MMMM y", "day": "EEEE، d MMMM y"},
     "ckb": {"date": "d'ی' MMMM'ی' y", "day": "EEEE، d'ی' MMMM'ی' y"},
@@ -35,7 +34,7 @@ ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 def locale_info(lang: str) -> dict:
     """`lang` attribute value, direction, numbering and name of one of our languages."""
     loc = Locale.parse(LOCALES[lang])
-    return {"code": lang, "html_lang": HTML_LANGS[lang], "dir": loc.text_direction,
+    return {"code": lang, "html_lang": str(loc).replace("_", "-"), "dir": loc.text_direction,
             "native_digits": loc.default_numbering_system == "arab", "name": LANGUAGE_NAMES[lang]}
 
 
