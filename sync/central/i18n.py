@@ -112,9 +112,8 @@ def remember_choice(response):
     if chosen in LANGS and request.blueprint in OPERATOR_BLUEPRINTS:
         response.set_cookie(COOKIE, chosen, max_age=COOKIE_MAX_AGE_S, samesite="Lax", httponly=True,
                             secure=request.is_secure)
-    if COOKIE in request.cookies or "lang" in request.args:
-        response.vary.add("Cookie")
-    response.vary.add("Accept-Language")
+    if response.mimetype == "text/html":  # a page's language depends on both
+        response.vary.update(("Cookie", "Accept-Language"))
     return response
 
 

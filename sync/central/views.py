@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sync.central import i18n, logins, names
+from sync.central.app import error_page
 from sync.central.models import Centre, Device, DeviceCursor, Operator, Quarantined
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,7 @@ def _require_operator():
         wait = i18n.digits(ngettext("%(num)d minute", "%(num)d minutes", math.ceil(exc.retry_after_s / 60)))
         detail = gettext("Too many wrong passwords for this name or from this address. Try again in "
                          "%(wait)s, or ask another operator to unlock it.", wait=wait)
-        response = current_app.make_response((render_template(
-            "central/error.html", status=429, message=i18n.ERROR_TEXTS[429], detail=detail), 429))
+        response = current_app.make_response((error_page(429, detail), 429))
         response.headers["Retry-After"] = str(exc.retry_after_s)
         return response
     return None if ok else _challenge()

@@ -99,6 +99,12 @@ def test_receipt_pages_name_centres_and_services(system, registered, lang):
     assert refused.status_code == 422
     assert {"ar": "الرفض يحتاج إلى سبب (٥٠٠ حرف كحد أقصى).", "ckb": "ڕەتکردنەوە پێویستی بە هۆکارە (زۆرترین ٥٠٠ پیت).",
             "en": "A rejection needs a reason (at most 500 characters)."}[lang] in refused.get_data(as_text=True)
+    url = f"/receipts/cases/ERB-01/{doc_c['id']}?lang={lang}"
+    assert operator.post(url, data={"status": "completed", "csrf_token": token}).status_code == 303
+    closed = operator.post(url, data={"status": "rejected", "reason": "late", "csrf_token": token})
+    assert closed.status_code == 422
+    assert {"ar": "هذا الطلب مغلق؛ لا يمكن تغيير حالته.", "ckb": "ئەم داواکارییە داخراوە؛ دۆخەکەی ناگۆڕدرێت.",
+            "en": "This request is already closed; its status cannot change."}[lang] in closed.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("lang", LANGS)
