@@ -219,3 +219,15 @@ def test_the_r_page_gets_the_date_pattern_of_its_language(central_app):
     assert facts["ar"]["group"] == "٬" and facts["en"]["group"] == "," and facts["ckb"]["native_digits"] == "yes"
     html = central_app.test_client().get("/R?lang=ckb").get_data(as_text=True)
     assert 'data-date-pattern="{d}ی {M}ی {y}"' in html and 'data-timezone="Asia/Baghdad"' in html
+
+
+@pytest.mark.parametrize("lang", ["ar", "ckb", "en"])
+def test_the_r_page_in_each_language(central_app, lang):
+    """/R without a receipt: lang and dir, the heading in the language, no English on ar and ckb
+    (the texts its script shows sit translated in a hidden part of the page)."""
+    html = central_app.test_client().get(f"/R?lang={lang}").get_data(as_text=True)
+    assert _html_tag(html) == HTML[lang]
+    assert _h1(html) == {"ar": "جارٍ التحقق من الوصل…", "ckb": "پسوولەکە دەپشکنرێت…", "en": "Checking the receipt…"}[lang]
+    assert {"ar": "%(fee)s دينار عراقي", "ckb": "%(fee)s دیناری عێراقی", "en": "%(fee)s IQD"}[lang] in html
+    if lang != "en":
+        assert latin_words(html) == [], latin_words(html)
