@@ -40,7 +40,7 @@ def device_identity(data_dir: Path, clock) -> str:
     try:
         return json.loads(path.read_text(encoding="utf-8"))["device_id"]
     except FileNotFoundError:
-        device_id = new_ulid()
+        device_id = new_ulid(int(clock.now().timestamp() * 1000))
         body = {"device_id": device_id, "created_at": iso(clock.now())}
         write_atomic(path, json.dumps(body).encode("utf-8"))
         return device_id
@@ -99,6 +99,12 @@ class Store:
         """Copies of the documents for which `predicate` is true."""
         with self.storage.lock:
             return [copy.deepcopy(d) for d in self.storage.tables.get(table, {}).values() if predicate(d)]
+
+    def keys(self, table: str) -> list[str]:
+        """The ids of a table's documents, without copying them (callers `get` what they need,
+        a lock at a time, so a long walk never holds up writers)."""
+        with self.storage.lock:
+            return list(self.storage.tables.get(table, {}))
 
     def count(self, table: str) -> int:
         """Number of documents in a table."""
