@@ -159,15 +159,16 @@ def start_background(app: Flask) -> None:
         stays short and the snapshot holds the live set only."""
         from kiosk.usecases.days import close_days
         closed_for = None
-        while not state.stopping.wait(10):
+        while not state.stopping.is_set():
             closed = False
             try:
                 today = state.centre.today()
                 if today != closed_for:
+                    closed_for = today  # a failure is retried after midnight or at the next start
                     closed = bool(close_days(state.centre)["closed"])
-                    closed_for = today
             except Exception:
-                log.exception("closing the earlier service days failed; trying again shortly")
+                log.exception("closing the earlier service days failed (nothing is lost: their records stay "
+                              "live); `flask --app kiosk check` tells why")
             try:
                 storage = state.centre.store.storage
                 if closed or storage.seq - storage.snapshot_seq >= app.config["COMPACT_EVERY"]:
@@ -175,6 +176,7 @@ def start_background(app: Flask) -> None:
                     state.centre.store.compact()
             except Exception:
                 log.exception("housekeeping failed")
+            state.stopping.wait(10)
 
     def inbox():
         """Pick up configuration pulled by the sync agent within a few seconds."""

@@ -133,10 +133,10 @@ def ticket_view(c: Centre, ticket: dict) -> dict:
 
 
 def _open_counters_for(c: Centre, service: str) -> int:
-    """How many open counters serve a service."""
-    states = {s["id"]: s.get("status") for s in c.store.all("counter_state")}
-    return sum(1 for k in c.store.all("counters")
-               if service in k.get("services", []) and states.get(k["id"]) == "open")
+    """How many open counters serve a service (counted in place: a large centre's counters are
+    not copied for every ticket shown)."""
+    open_ids = set(c.store.keys("counter_state", lambda s: s.get("status") == "open"))
+    return c.store.count("counters", lambda k: k["id"] in open_ids and service in k.get("services", ()))
 
 
 def issue_ticket(c: Centre, *, service: str, priority: str = NORMAL, lang: str | None = None) -> dict:

@@ -100,16 +100,20 @@ class Store:
         with self.storage.lock:
             return [copy.deepcopy(d) for d in self.storage.tables.get(table, {}).values() if predicate(d)]
 
-    def keys(self, table: str) -> list[str]:
-        """The ids of a table's documents, without copying them (callers `get` what they need,
-        a lock at a time, so a long walk never holds up writers)."""
+    def keys(self, table: str, where: Callable[[dict], bool] | None = None) -> list[str]:
+        """The ids of a table's documents (for which `where`, reading them in place, is true),
+        without copying them: callers `get` what they need, a lock at a time, so a long walk
+        never holds up writers."""
         with self.storage.lock:
-            return list(self.storage.tables.get(table, {}))
+            docs = self.storage.tables.get(table, {})
+            return list(docs) if where is None else [k for k, d in docs.items() if where(d)]
 
-    def count(self, table: str) -> int:
-        """Number of documents in a table."""
+    def count(self, table: str, where: Callable[[dict], bool] | None = None) -> int:
+        """Number of documents in a table, or of those for which `where` is true (it reads them in
+        place: nothing is copied, so it must not change them)."""
         with self.storage.lock:
-            return len(self.storage.tables.get(table, {}))
+            docs = self.storage.tables.get(table, {})
+            return len(docs) if where is None else sum(1 for d in docs.values() if where(d))
 
     def put(self, table: str, doc: dict) -> None:
         """Insert or replace the document whose key is doc["id"]."""

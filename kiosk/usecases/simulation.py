@@ -214,11 +214,11 @@ class _Day:
             self.figures["decisions"] += 1
 
     def wake(self) -> None:
-        """Idle counters look at the queue again."""
-        now = self.clock.now()
-        for counter in sorted(self.idle):
-            self.schedule(now, self.call, counter)
-        self.idle.clear()
+        """An idle counter, if any, looks at the queue again (one new ticket needs one counter)."""
+        if self.idle:
+            counter = min(self.idle, key=lambda k: (len(k), k))
+            self.idle.discard(counter)
+            self.schedule(self.clock.now(), self.call, counter)
 
     def arrive(self) -> None:
         """A citizen takes a ticket."""
