@@ -10,9 +10,11 @@ A part file is gzip'd JSON lines: a header {"archive": 1, "day", "part", "seq", 
 "counts"}, then one line per record, {"t": table, "k": id, "d": document}, table by table in
 `TABLES` order (small tables first, so a lookup of a case stops early), each table sorted by id,
 the audit chain by its number. A PART of the manifest is {"day", "part", "file", "sha256",
-"bytes", "seq", "counts", "closed_at", "audit": [first n, last n] | null, "state"}; `seq` is the
-store's last commit when the records were read, so once central has acknowledged it, central holds
-every record of the part.
+"bytes", "seq", "counts", "ids", "closed_at", "audit": [first n, last n] | null, "state"}: `ids`
+gives each table's lowest and highest id, so a lookup by id opens only the parts whose range holds
+it (ULIDs rise with time, so that is the id's own day, or a few days when a clock was wrong);
+`seq` is the store's last commit when the records were read, so once central has acknowledged it,
+central holds every record of the part.
 
 Writing a part survives a kill at any moment:
  1. the file is written as <file>.tmp, fsynced, renamed, the folder fsynced (`write_atomic`);
@@ -27,7 +29,6 @@ seen once, whenever the reader runs.
 """
 from __future__ import annotations
 
-import datetime as dt
 import gzip
 import hashlib
 import heapq
@@ -52,11 +53,7 @@ MANIFEST = "MANIFEST.json"
 ARCHIVE_DIR = "archive"
 # Tables whose finished records leave the live store, in the order a part file holds them.
 TABLES = ("requests", "receipts", "numbering", "tickets", "audit")
-# Tables looked up by id whose sections are small enough to search every part when the id's own
-# day does not have it (a clock set wrong when the id was made).
-SEARCHED_EVERYWHERE = frozenset({"requests", "receipts"})
 _PART_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(\d+)\.jsonl\.gz$")
-_ULID_ALPHABET = {c: i for i, c in enumerate("0123456789ABCDEFGHJKMNPQRSTVWXYZ")}
 
 
 class ArchiveError(StoreError):
@@ -82,20 +79,9 @@ def record_day(table: str, doc: dict, tz: ZoneInfo) -> str:
     raise ValueError(f"{table} is not an archived table")
 
 
-def ulid_day(key: str, tz: ZoneInfo) -> str | None:
-    """The local day in a ULID's time stamp (where a record with that id was most likely made)."""
-    if not isinstance(key, str) or len(key) != 26:
-        return None
-    ms = 0
-    for char in key[:10]:
-        value = _ULID_ALPHABET.get(char)
-        if value is None:
-            return None
-        ms = ms * 32 + value
-    try:
-        return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).astimezone(tz).date().isoformat()
-    except (OverflowError, OSError, ValueError):
-        return None
+def _newest_first(part: "Part") -> tuple:
+    """Sort key putting later days (and later parts of a day) first."""
+    return tuple(-ord(ch) for ch in part.day) + (-part.part,)
 
 
 def _sort_key(table: str) -> Callable[[dict], object]:
@@ -120,6 +106,7 @@ class Part:
     bytes: int
     seq: int
     counts: dict
+    ids: dict
     closed_at: str
     audit: tuple[int, int] | None
     state: str
@@ -130,13 +117,20 @@ class Part:
         audit = raw.get("audit")
         return cls(day=str(raw["day"]), part=int(raw["part"]), file=str(raw["file"]), sha256=str(raw["sha256"]),
                    bytes=int(raw["bytes"]), seq=int(raw["seq"]), counts=dict(raw["counts"]),
+                   ids={t: (str(low), str(high)) for t, (low, high) in raw["ids"].items()},
                    closed_at=str(raw["closed_at"]), audit=(int(audit[0]), int(audit[1])) if audit else None,
                    state=str(raw["state"]))
+
+    def may_hold(self, table: str, key: str) -> bool:
+        """Whether `key` is within the part's range of ids of `table`."""
+        low, high = self.ids.get(table, ("", ""))
+        return table in self.ids and low <= key <= high
 
     def to_json(self) -> dict:
         """The manifest entry."""
         return {"day": self.day, "part": self.part, "file": self.file, "sha256": self.sha256, "bytes": self.bytes,
-                "seq": self.seq, "counts": self.counts, "closed_at": self.closed_at,
+                "seq": self.seq, "counts": self.counts, "ids": {t: list(r) for t, r in self.ids.items()},
+                "closed_at": self.closed_at,
                 "audit": list(self.audit) if self.audit else None, "state": self.state}
 
 
@@ -217,6 +211,7 @@ class Archive:
             number = 1 + max((p.part for p in self._parts if p.day == day), default=0)
             name = f"{day}.{number}.jsonl.gz"
             counts = {t: len(records.get(t, ())) for t in TABLES if records.get(t)}
+            ids = {t: (min(d["id"] for d in records[t]), max(d["id"] for d in records[t])) for t in counts}
             audit = sorted(records.get("audit", ()), key=_sort_key("audit"))
             header = {"archive": FORMAT, "day": day, "part": number, "seq": seq, "closed_at": closed_at,
                       "counts": counts}
@@ -228,7 +223,7 @@ class Archive:
             private_dir(self.directory)
             write_atomic(self.directory / name, data, mode=0o400)
             part = Part(day=day, part=number, file=name, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data),
-                        seq=seq, counts=counts, closed_at=closed_at,
+                        seq=seq, counts=counts, ids=ids, closed_at=closed_at,
                         audit=(audit[0]["n"], audit[-1]["n"]) if audit else None, state="written")
             self._save([*self._parts, part])
             return part
@@ -302,6 +297,7 @@ class Archive:
         try:
             header = json.loads(lines[0])
             counts: dict[str, int] = {}
+            ids: dict[str, tuple[str, str]] = {}
             previous: tuple[int, object] | None = None
             for number, raw in enumerate(lines[1:], start=2):
                 record = json.loads(raw)
@@ -318,12 +314,16 @@ class Archive:
                     problems.append(f"{part.file} line {number} belongs to another day")
                     break
                 counts[table] = counts.get(table, 0) + 1
+                low, high = ids.get(table, (doc["id"], doc["id"]))
+                ids[table] = (min(low, doc["id"]), max(high, doc["id"]))
         except (IndexError, ValueError, KeyError, TypeError, AttributeError) as exc:
             return [*problems, f"{part.file} holds a line that is not JSON of an archived record ({exc!r})"]
         if (header.get("day"), header.get("part"), header.get("seq")) != (part.day, part.part, part.seq):
             problems.append(f"{part.file} names another day, part or commit than the manifest")
         if counts != part.counts or header.get("counts") != part.counts:
             problems.append(f"{part.file} holds {counts}, the manifest says {part.counts}")
+        elif ids != part.ids:
+            problems.append(f"{part.file} holds other ids than the manifest's ranges say")
         return problems
 
     def leftovers(self) -> list[str]:
@@ -394,28 +394,19 @@ class History:
             yield day, docs
 
     def get(self, table: str, key: str, *, days: Iterable[str] = ()) -> dict | None:
-        """One record by id: live, else in the archive of `days`, of the day in the id's time
-        stamp, and (for cases and receipts) of any day, newest first."""
+        """One record by id: live, else in the archived parts whose range of ids holds it (those
+        of `days` first, then newest first)."""
         if not isinstance(key, str):
             return None
         doc = self.store.get(table, key)
         if doc is not None:
             return doc
-        parts = [p for p in self.archive.parts() if table in p.counts]
-        hinted = list(dict.fromkeys([*days, ulid_day(key, self.tz)]))
-        tried = set()
-        for day in hinted:
-            for part in (p for p in parts if p.day == day):
-                tried.add(part.file)
-                found = self._find_in(part, table, key)
-                if found is not None:
-                    return found
-        if table in SEARCHED_EVERYWHERE:
-            for part in reversed(parts):
-                if part.file not in tried:
-                    found = self._find_in(part, table, key)
-                    if found is not None:
-                        return found
+        hinted = set(days)
+        parts = [p for p in self.archive.parts() if p.may_hold(table, key)]
+        for part in sorted(parts, key=lambda p: (p.day not in hinted, _newest_first(p))):
+            found = self._find_in(part, table, key)
+            if found is not None:
+                return found
         return None
 
     def _find_in(self, part: Part, table: str, key: str) -> dict | None:
