@@ -21,7 +21,7 @@ from kiosk.domain.tickets import TRANSITIONS, State, new_ticket, transition
 from kiosk.events import Broker
 from kiosk.ids import new_ulid
 from kiosk.security import dummy_pin_hash, hash_pin, verify_pin
-from kiosk.store import Store
+from kiosk.store import Store, StoreError
 from kiosk.store.archive import Archive, History
 from kiosk.store.queue import TicketRepository
 
@@ -555,8 +555,20 @@ def load_demo_data(c: Centre) -> dict:
 
 def check(c: Centre) -> list[tuple[bool, str]]:
     """Integrity checks for `flask check`: audit chain, numbering, ticket references, over live and
-    archived days alike (one day in memory at a time)."""
-    results = [verify_audit(c)]
+    archived days alike (one day in memory at a time). An archive file that cannot be read fails
+    the checks that need it, with its name, and the others still run."""
+    try:
+        results = [verify_audit(c)]
+    except StoreError as exc:
+        results = [(False, f"audit chain not checked: {exc}")]
+    try:
+        return results + _check_tickets(c)
+    except StoreError as exc:
+        return results + [(False, f"tickets not checked: {exc}")]
+
+
+def _check_tickets(c: Centre) -> list[tuple[bool, str]]:
+    """No number given twice in a day, day counters at or above their tickets, known services."""
     known = {s["code"] for s in c.store.all("services")}
     count = dupes = orphans = 0
     behind = []
@@ -572,7 +584,6 @@ def check(c: Centre) -> list[tuple[bool, str]]:
             orphans += t["service"] not in known
         last = {n["service"]: n["last"] for n in c.history.records("numbering", [day])}
         behind += [(day, service) for service, top in highest.items() if last.get(service, 0) < top]
-    results.append((dupes == 0, f"{count} tickets, {dupes} duplicate numbers"))
-    results.append((not behind, f"{len(behind)} day counters behind their tickets"))
-    results.append((orphans == 0, f"{orphans} tickets of unknown services"))
-    return results
+    return [(dupes == 0, f"{count} tickets, {dupes} duplicate numbers"),
+            (not behind, f"{len(behind)} day counters behind their tickets"),
+            (orphans == 0, f"{orphans} tickets of unknown services")]
