@@ -79,11 +79,6 @@ def record_day(table: str, doc: dict, tz: ZoneInfo) -> str:
     raise ValueError(f"{table} is not an archived table")
 
 
-def _newest_first(part: "Part") -> tuple:
-    """Sort key putting later days (and later parts of a day) first."""
-    return tuple(-ord(ch) for ch in part.day) + (-part.part,)
-
-
 def _sort_key(table: str) -> Callable[[dict], object]:
     """How a table's records are ordered inside a part."""
     return (lambda d: d["n"]) if table == "audit" else (lambda d: d["id"])
@@ -175,10 +170,6 @@ class Archive:
         body = {"format": FORMAT, "parts": [p.to_json() for p in sorted(parts, key=lambda p: (p.day, p.part))]}
         write_atomic(self.directory / MANIFEST, json.dumps(body, indent=0, ensure_ascii=False).encode("utf-8"))
         self._parts = sorted(parts, key=lambda p: (p.day, p.part))
-
-    def days(self) -> list[str]:
-        """Days with an archived part."""
-        return sorted({p.day for p in self.parts()})
 
     def pending(self) -> list[Part]:
         """Parts whose move was cut off before the live copies were removed."""
@@ -353,13 +344,6 @@ class History:
         """The service day a record belongs to."""
         return record_day(table, doc, self.tz)
 
-    def days(self, table: str | None = None) -> list[str]:
-        """Every day with records (of `table`, or of any archived table), live or archived."""
-        tables = TABLES if table is None else (table,)
-        live = {self.day_of(t, d) for t in tables for d in self.store.all(t)}
-        archived = {p.day for p in self.archive.parts() if any(t in p.counts for t in tables)}
-        return sorted(live | archived)
-
     def records(self, table: str, days: Iterable[str]) -> Iterator[dict]:
         """The records of `table` that belong to `days`: live ones, then archived ones."""
         wanted = set(days)
@@ -402,8 +386,9 @@ class History:
         if doc is not None:
             return doc
         hinted = set(days)
-        parts = [p for p in self.archive.parts() if p.may_hold(table, key)]
-        for part in sorted(parts, key=lambda p: (p.day not in hinted, _newest_first(p))):
+        parts = sorted((p for p in self.archive.parts() if p.may_hold(table, key)), reverse=True,
+                       key=lambda p: (p.day, p.part))
+        for part in sorted(parts, key=lambda p: p.day not in hinted):  # stable: newest first otherwise
             found = self._find_in(part, table, key)
             if found is not None:
                 return found

@@ -72,7 +72,7 @@ def test_a_part_is_gzipped_json_lines_named_with_its_checksum(archive, data_dir)
     done = archive.mark_done(part)
     assert Archive(data_dir).parts() == [done], "the manifest on disk says the same"
     again = archive.write_part(DAY, {"tickets": [ticket(3)]}, seq=50, closed_at=CLOSED_AT)
-    assert again.part == 2 and again.file == f"{DAY}.2.jsonl.gz" and archive.days() == [DAY]
+    assert again.part == 2 and again.file == f"{DAY}.2.jsonl.gz"
 
 
 def test_clean_removes_what_an_interrupted_write_left(archive, data_dir):
