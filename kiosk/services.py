@@ -275,8 +275,8 @@ def transfer(c: Centre, ticket_id: str, *, service: str, by: str) -> dict:
         now = c.clock.now()
         day = c.today(now)
         numbering = _numbering(c, target, day)
-        new = new_ticket(ticket_id=new_ulid(int(now.timestamp() * 1000)), service=target, n=numbering["last"] + 1, day=day,
-                         priority=ticket["priority"],
+        new = new_ticket(ticket_id=new_ulid(int(now.timestamp() * 1000)), service=target, n=numbering["last"] + 1,
+                         day=day, priority=ticket["priority"],
                          lang=ticket["lang"], now=now, device=c.store.device_id,
                          arrival_at=ticket.get("arrival_at") or ticket["issued_at"], origin=ticket)
         closed = transition(ticket, "transfer", now=now, by=by, reason=target["code"])
@@ -493,8 +493,8 @@ def _audit(c: Centre, actor: str, action: str, target: str, detail: dict) -> dic
     """Append one entry to the hash chain (inside the caller's transaction)."""
     head = c.store.get("settings", "audit_head") or {"id": "audit_head", "n": 0, "hash": audit.GENESIS}
     now = c.clock.now()
-    entry = audit.make_entry(entry_id=new_ulid(int(now.timestamp() * 1000)), n=head["n"] + 1, prev=head["hash"], at=iso(now),
-                             actor=actor, action=action, target=target, detail=detail)
+    entry = audit.make_entry(entry_id=new_ulid(int(now.timestamp() * 1000)), n=head["n"] + 1, prev=head["hash"],
+                             at=iso(now), actor=actor, action=action, target=target, detail=detail)
     c.store.put("audit", entry)
     c.store.put("settings", {"id": "audit_head", "n": entry["n"], "hash": entry["hash"]})
     return entry

@@ -39,7 +39,8 @@ def records(data_dir) -> tuple[dict, list, str, list]:
             for table, doc in Archive(data_dir).read(part):
                 found[table].setdefault(doc["id"], []).append((part.file, doc))
         seen = {t: [d["id"] for _, docs in centre.history.each_day(t) for d in docs] for t in TABLES}
-        problems = [f"{t}: {len(ids) - len(set(ids))} read twice" for t, ids in seen.items() if len(ids) != len(set(ids))]
+        problems = [f"{t}: {len(ids) - len(set(ids))} read twice" for t, ids in seen.items()
+                    if len(ids) != len(set(ids))]
         problems += [message for ok, message in services.check(centre) if not ok]
         return found, parts, centre.today(), problems
     finally:
