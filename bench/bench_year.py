@@ -27,6 +27,7 @@ import datetime as dt
 import http.client
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -59,14 +60,18 @@ def env_for(data_dir: Path) -> dict:
             "KIOSK_TICKET_RATE_PER_MIN": "0", "PYTHONPATH": str(ROOT)}
 
 
-def flask(data_dir: Path, *args: str) -> tuple[float, str]:
-    """Run a kiosk command; (seconds, output)."""
+def flask(data_dir: Path, *args: str) -> tuple[float, float, str]:
+    """Run a kiosk command; (wall seconds, CPU seconds, output). CPU time is what a busy, shared
+    machine changes least."""
     started = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run([sys.executable, "-m", "flask", "--app", "kiosk", *args], cwd=ROOT, env=env_for(data_dir),
                           capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"flask {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return time.monotonic() - started, done.stdout
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return time.monotonic() - started, cpu, done.stdout
 
 
 class Server:
@@ -137,11 +142,12 @@ def ms(values: list[float], q: float) -> float:
 def build(year: Path, days: int, per_day: int) -> None:
     """Part 1."""
     year.mkdir(mode=0o700)
-    seconds, out = flask(year, "simulate", "--days", str(days), "--per-day", str(per_day), "--quiet")
+    seconds, cpu, out = flask(year, "simulate", "--days", str(days), "--per-day", str(per_day), "--quiet")
     print(f"## build: simulate --days {days} --per-day {per_day}")
     print(out.strip().splitlines()[-1])
     journal = size_mb(year / "store" / "journal")
-    print(f"simulate took {seconds:.0f} s ({seconds / days:.2f} s per day); archive {size_mb(year / 'archive'):.0f} MB "
+    print(f"simulate took {seconds:.0f} s wall, {cpu:.0f} s CPU ({cpu / days:.2f} s CPU per day; "
+          f"load average {os.getloadavg()[0]:.1f}); archive {size_mb(year / 'archive'):.0f} MB "
           f"in {len(list((year / 'archive').glob('*.jsonl.gz')))} files; journal {journal:.0f} MB (kept for central); "
           f"snapshot {(year / 'store' / 'snapshot.json').stat().st_size / 1e6:.2f} MB")
 
@@ -251,8 +257,8 @@ def main() -> None:
         serving(year, empty, args.posts)
         report(year, scratch)
         if not args.no_check:
-            seconds, out = flask(year, "check")
-            print(f"\n## check on the year: {seconds:.0f} s")
+            seconds, cpu, out = flask(year, "check")
+            print(f"\n## check on the year: {seconds:.0f} s wall, {cpu:.0f} s CPU")
             print("\n".join(line for line in out.splitlines() if line.startswith(("ok", "FAIL"))))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
