@@ -195,29 +195,29 @@ class Archive:
 
     def write_part(self, day: str, records: dict[str, list[dict]], *, seq: int, closed_at: str) -> Part:
         """Write `records` (table -> documents of `day`) as the day's next part and name it in the
-        manifest as "written" (steps 1 and 2 above). Call `clean()` first."""
+        manifest as "written" (steps 1 and 2 above). One writer at a time (the store's owner), after
+        `clean()`; readers are held up only while the manifest is replaced, not while the file is
+        compressed and written."""
+        number = 1 + max((p.part for p in self.parts() if p.day == day), default=0)
+        name = f"{day}.{number}.jsonl.gz"
+        counts = {t: len(records.get(t, ())) for t in TABLES if records.get(t)}
+        ids = {t: (min(d["id"] for d in records[t]), max(d["id"] for d in records[t])) for t in counts}
+        audit = sorted(records.get("audit", ()), key=_sort_key("audit"))
+        header = {"archive": FORMAT, "day": day, "part": number, "seq": seq, "closed_at": closed_at,
+                  "counts": counts}
+        chunks = [json.dumps(header, separators=(",", ":")).encode("utf-8") + b"\n"]
+        for table in TABLES:
+            docs = audit if table == "audit" else sorted(records.get(table, ()), key=_sort_key(table))
+            chunks.extend(_line(table, doc) for doc in docs)
+        data = gzip.compress(b"".join(chunks), compresslevel=6, mtime=0)
+        private_dir(self.directory)
+        write_atomic(self.directory / name, data, mode=0o400)
+        part = Part(day=day, part=number, file=name, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data),
+                    seq=seq, counts=counts, ids=ids, closed_at=closed_at,
+                    audit=(audit[0]["n"], audit[-1]["n"]) if audit else None, state="written")
         with self._lock:
-            if self._parts is None:
-                self._parts = self._load()
-            number = 1 + max((p.part for p in self._parts if p.day == day), default=0)
-            name = f"{day}.{number}.jsonl.gz"
-            counts = {t: len(records.get(t, ())) for t in TABLES if records.get(t)}
-            ids = {t: (min(d["id"] for d in records[t]), max(d["id"] for d in records[t])) for t in counts}
-            audit = sorted(records.get("audit", ()), key=_sort_key("audit"))
-            header = {"archive": FORMAT, "day": day, "part": number, "seq": seq, "closed_at": closed_at,
-                      "counts": counts}
-            chunks = [json.dumps(header, separators=(",", ":")).encode("utf-8") + b"\n"]
-            for table in TABLES:
-                docs = audit if table == "audit" else sorted(records.get(table, ()), key=_sort_key(table))
-                chunks.extend(_line(table, doc) for doc in docs)
-            data = gzip.compress(b"".join(chunks), compresslevel=6, mtime=0)
-            private_dir(self.directory)
-            write_atomic(self.directory / name, data, mode=0o400)
-            part = Part(day=day, part=number, file=name, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data),
-                        seq=seq, counts=counts, ids=ids, closed_at=closed_at,
-                        audit=(audit[0]["n"], audit[-1]["n"]) if audit else None, state="written")
             self._save([*self._parts, part])
-            return part
+        return part
 
     def mark_done(self, part: Part) -> Part:
         """Record that the part's live copies are gone (step 4)."""
