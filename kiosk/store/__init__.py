@@ -137,6 +137,20 @@ class Store:
             self.db.table(table)._update_table(lambda t: t.pop(key))
             return True
 
+    def delete_if_unchanged(self, table: str, doc: dict) -> bool | None:
+        """Remove a document only if it is stored exactly as `doc` (compared in place, without a
+        copy): True when removed, False when it is stored differently (it stays), None when there
+        is none. Inside a transaction it joins the caller's commit."""
+        key = doc.get("id")
+        with self.storage.lock:
+            stored = self.storage.tables.get(table, {}).get(key)
+            if stored is None:
+                return None
+            if stored != doc:
+                return False
+            self.db.table(table)._update_table(lambda t: t.pop(key))
+            return True
+
     def compact(self) -> dict:
         """Write a snapshot and trim the journal (safe while serving)."""
         return self.storage.compact()

@@ -128,11 +128,6 @@ def _remove_live(c: services.Centre, part: Part, records: dict[str, list[dict]] 
     for start in range(0, len(items), REMOVE_CHUNK):
         with c.store.transaction(origin=ORIGIN_ARCHIVE):
             for table, doc in items[start:start + REMOVE_CHUNK]:
-                live = c.store.get(table, doc["id"])
-                if live is None:
-                    continue
-                if live == doc:
-                    c.store.delete(table, doc["id"])
-                else:
+                if c.store.delete_if_unchanged(table, doc) is False:
                     log.error("%s %s changed after it was archived in %s; the live copy is kept",
                               table, doc["id"], part.file)

@@ -213,3 +213,27 @@ def test_audit_chain_runs_across_live_and_archived_entries(store, data_dir):
     store.put("audit", {**third[0], "actor": "mallory"})
     ok, message = audit.verify_ordered(history.audit_chain())
     assert not ok and message == "entry 8 was altered"
+
+
+def test_store_reads_in_place_and_deletes_only_what_is_unchanged(store):
+    """The facade's in-place reads (ids and counts by predicate, no copies) and compare-and-delete,
+    which day close uses to remove live copies of archived records."""
+    a, b = ticket(1), ticket(2)
+    store.put_many("tickets", [a, b])
+    assert sorted(store.keys("tickets")) == sorted([a["id"], b["id"]])
+    assert store.keys("tickets", lambda d: d["number"] == "A-002") == [b["id"]]
+    assert store.count("tickets", lambda d: d["state"] == "done") == 2 and store.count("tickets") == 2
+    seq = store.seq
+    assert store.delete_if_unchanged("tickets", {**b, "state": "cancelled"}) is False
+    assert store.get("tickets", b["id"]) == b and store.seq == seq, "a different copy changes nothing"
+    with store.transaction(origin="archive"):
+        assert store.delete_if_unchanged("tickets", a) is True
+        assert store.delete_if_unchanged("tickets", b) is True
+    assert store.delete_if_unchanged("tickets", a) is None
+    assert store.seq == seq + 1 and store.count("tickets") == 0, "both in one commit"
+    store.close()
+    reopened = Store(store.data_dir, clock=store.clock)
+    try:
+        assert reopened.count("tickets") == 0, "and durable"
+    finally:
+        reopened.close()
