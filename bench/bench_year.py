@@ -10,7 +10,9 @@ history costs the kiosk now that closed days are in the archive rather than in t
    demo centre only, the baseline), in turns, three times each: median.
 3. memory: resident set size (VmRSS) of each fresh serving process, then after the POSTs.
 4. ticket POST: median and p99 of sequential `POST /api/v1/tickets` over one keep-alive
-   connection, the year's kiosk and the empty one in turns of 50.
+   connection, the year's kiosk and the empty one in turns of 50; then again on fresh servers
+   snapshotting every 200 commits (`COMPACT_EVERY=200`, checked every 10 s), so that compactions
+   run among the POSTs (counted by the snapshot's modification time), with the maximum too.
 5. monthly report: the requests report of the last whole month over archived days, and the same
    report computed from a live store holding that month's cases and receipts as live records
    (loaded from the archive into a fresh store): equal, and the time of each.
@@ -54,10 +56,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def env_for(data_dir: Path) -> dict:
+def env_for(data_dir: Path, **settings: str) -> dict:
     """The kiosk's environment for a data directory."""
     return {**os.environ, "KIOSK_DATA_DIR": str(data_dir), "KIOSK_SECRET_KEY": "bench", "KIOSK_PRINTER_URL": "off",
-            "KIOSK_TICKET_RATE_PER_MIN": "0", "PYTHONPATH": str(ROOT)}
+            "KIOSK_TICKET_RATE_PER_MIN": "0", "PYTHONPATH": str(ROOT), **settings}
 
 
 def flask(data_dir: Path, *args: str) -> tuple[float, float, str]:
@@ -77,12 +79,13 @@ def flask(data_dir: Path, *args: str) -> tuple[float, float, str]:
 class Server:
     """`flask --app kiosk serve` in a child process, timed until it first answers."""
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, **settings: str):
         """Start, wait until it answers, note the time and the memory."""
         self.port = free_port()
+        self.snapshot = data_dir / "store" / "snapshot.json"
         started = time.monotonic()
         self.proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "kiosk", "serve", "--port",
-                                      str(self.port)], cwd=ROOT, env=env_for(data_dir),
+                                      str(self.port)], cwd=ROOT, env=env_for(data_dir, **settings),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.conn: http.client.HTTPConnection | None = None
         while True:
@@ -152,7 +155,30 @@ def build(year: Path, days: int, per_day: int) -> None:
           f"snapshot {(year / 'store' / 'snapshot.json').stat().st_size / 1e6:.2f} MB")
 
 
-def serving(year: Path, empty: Path, posts: int) -> None:
+def in_turns(servers: dict, posts: int, snapshots_wanted: int = 0,
+             limit_s: float = 300) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """POST tickets to each server in turns of 50 until each has `posts` and has written
+    `snapshots_wanted` snapshots meanwhile (or `limit_s` passed); the latencies and the snapshots."""
+    times: dict[str, list[float]] = {name: [] for name in servers}
+    snapshots = {name: 0 for name in servers}
+    seen = {name: s.snapshot.stat().st_mtime_ns if s.snapshot.exists() else 0 for name, s in servers.items()}
+    turn = 0
+    started = time.monotonic()
+    while min(len(t) for t in times.values()) < posts or (
+            min(snapshots.values()) < snapshots_wanted and time.monotonic() - started < limit_s):
+        for name in list(servers) if turn % 2 == 0 else list(reversed(servers)):
+            for _ in range(50):
+                status, seconds = servers[name].request("POST", "/api/v1/tickets", {"service": "ABC"[turn % 3]})
+                assert status == 201, status
+                times[name].append(seconds)
+            mtime = servers[name].snapshot.stat().st_mtime_ns if servers[name].snapshot.exists() else 0
+            snapshots[name] += mtime != seen[name]
+            seen[name] = mtime
+        turn += 1
+    return times, snapshots
+
+
+def serving(year: Path, empty: Path, posts: int, busy: int) -> None:
     """Parts 2 to 4."""
     startups = {"year": [], "empty": []}
     for _ in range(3):
@@ -161,15 +187,7 @@ def serving(year: Path, empty: Path, posts: int) -> None:
             startups[name].append(server.startup_s)
             server.stop()
     servers = {"empty": Server(empty), "year": Server(year)}
-    times: dict[str, list[float]] = {"empty": [], "year": []}
-    turn = 0
-    while len(times["year"]) < posts:
-        for name in ("empty", "year") if turn % 2 == 0 else ("year", "empty"):
-            for _ in range(50):
-                status, seconds = servers[name].request("POST", "/api/v1/tickets", {"service": "ABC"[turn % 3]})
-                assert status == 201, status
-                times[name].append(seconds)
-        turn += 1
+    times, _ = in_turns(servers, posts)
     rss_after = {name: s.rss_mb() for name, s in servers.items()}
     print("\n## serving: the year against an empty store (demo centre only)")
     print("| kiosk | start-up s (median of 3) | RSS at start MB | RSS after POSTs MB | POST median ms | POST p99 ms |")
@@ -184,6 +202,20 @@ def serving(year: Path, empty: Path, posts: int) -> None:
     print("aims: start-up under 3 s, RSS under 300 MB, POST median within 1.5x of empty")
     for server in servers.values():
         server.stop()
+    if busy:
+        servers = {name: Server(path, KIOSK_COMPACT_EVERY="200") for name, path in (("empty", empty), ("year", year))}
+        started = time.monotonic()
+        times, snapshots = in_turns(servers, busy, snapshots_wanted=3)
+        elapsed = time.monotonic() - started
+        print(f"\n## ticket POSTs while the store snapshots every 200 commits ({len(times['year'])} each, "
+              f"{elapsed:.0f} s in all)")
+        print("| kiosk | snapshots during the POSTs | median ms | p99 ms | max ms |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        for name in ("empty", "year"):
+            print(f"| {name} | {snapshots[name]} | {ms(times[name], 0.5):.2f} | {ms(times[name], 0.99):.2f} | "
+                  f"{max(times[name]) * 1000:.1f} |")
+        for server in servers.values():
+            server.stop()
 
 
 def report(year: Path, scratch: Path) -> None:
@@ -243,6 +275,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=300)
     parser.add_argument("--per-day", type=int, default=5000)
     parser.add_argument("--posts", type=int, default=400)
+    parser.add_argument("--busy", type=int, default=2000,
+                        help="POSTs each with compactions running, at least three (0: skip)")
     parser.add_argument("--keep", type=Path, help="build the year here and keep it (reused when it exists)")
     parser.add_argument("--no-check", action="store_true", help="skip `flask check` on the year")
     args = parser.parse_args()
@@ -254,7 +288,7 @@ def main() -> None:
         empty = scratch / "empty"
         empty.mkdir(mode=0o700)
         flask(empty, "demo-data")
-        serving(year, empty, args.posts)
+        serving(year, empty, args.posts, args.busy)
         report(year, scratch)
         if not args.no_check:
             seconds, cpu, out = flask(year, "check")
