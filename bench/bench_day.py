@@ -400,6 +400,14 @@ def part_queue(waiting: int, posts: int) -> None:
     print("   (POST ratio: against the empty store; for the preview printer, against printing off, same queue)")
 
 
+def worker_printed(data: Path) -> int:
+    """How many jobs the print worker reports printed (its status file in the spool)."""
+    try:
+        return int(json.loads((data / "print-spool" / "status.json").read_text(encoding="utf-8"))["printed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
 def part_day(tickets: int, phones: int, displays: int) -> None:
     """The compressed busy day."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -492,11 +500,11 @@ def part_day(tickets: int, phones: int, displays: int) -> None:
             for w in workers:
                 w.join()
             elapsed_s = time.perf_counter() - t0
-            prints_dir = data / "prints"
+            # the print worker's own count: the preview printer keeps only the newest 1,000 files
             deadline = time.monotonic() + 600
             printed = 0
             while time.monotonic() < deadline:
-                printed = len(list(prints_dir.glob("*.png"))) if prints_dir.exists() else 0
+                printed = worker_printed(data)
                 if printed >= tickets:
                     break
                 time.sleep(1)

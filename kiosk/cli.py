@@ -1,5 +1,5 @@
-"""Command line: `flask --app kiosk demo-data | serve | compact | check | close-day | simulate | export`
-(same use cases as the screens)."""
+"""Command line: `flask --app kiosk demo-data | serve | compact | check | close-day | simulate | export |
+voice ...` (same use cases as the screens)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 
 from kiosk import services
 from kiosk.store import StoreError
@@ -243,12 +244,56 @@ def pin_root_command(pem_file):
     click.echo("pinned root key(s): " + ", ".join(key_id(k).hex() for k in keys))
 
 
+@click.group("voice", cls=AppGroup)
+def voice_command():
+    """The hall display's voices: list them, install a recorded pack, remove one."""
+
+
+@voice_command.command("list")
+def voice_list_command():
+    """Which voice speaks each language (installed pack, shipped placeholder, or the fallback)."""
+    from kiosk.i18n import voice
+    found = voice.Voices(pathlib.Path(current_app.config["DATA_DIR"]) / "voices")
+    fallbacks = [current_app.config["DEFAULT_LANGUAGE"], *current_app.config["LANGUAGES"]]
+    for lang in current_app.config["LANGUAGES"]:
+        source = found.source(lang)
+        if source is not None:
+            folder, version = source
+            kind = "recorded pack" if version.startswith("installed") else "shipped placeholder (espeak-ng)"
+            click.echo(f"{lang}: {kind} in {folder}")
+        else:
+            click.echo(f"{lang}: no voice; calls are spoken in {found.speaker(lang, fallbacks) or 'no language'}")
+
+
+@voice_command.command("install")
+@click.argument("pack", type=click.Path(exists=True, path_type=pathlib.Path))
+@click.option("--lang", required=True, help="the language the pack speaks (ar, ckb, en)")
+def voice_install_command(pack, lang):
+    """Check a voice pack (a folder or .zip of WAV clips, docs/voice-packs.md) and install it."""
+    from kiosk.i18n import voice
+    try:
+        count = voice.install_pack(pack, lang, pathlib.Path(current_app.config["DATA_DIR"]) / "voices")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{lang}: {count} clips installed; the display uses them from its next call")
+
+
+@voice_command.command("remove")
+@click.option("--lang", required=True, help="the language whose installed pack to remove")
+def voice_remove_command(lang):
+    """Remove an installed pack: the shipped placeholder voice speaks that language again."""
+    from kiosk.i18n import voice
+    if not voice.remove_pack(lang, pathlib.Path(current_app.config["DATA_DIR"]) / "voices"):
+        raise click.ClickException(f"no voice pack is installed for {lang!r}")
+    click.echo(f"{lang}: installed pack removed")
+
+
 def register(app: Flask) -> None:
     """Add the kiosk's commands, and those of the parts that provide one."""
     from kiosk.printing import print_test_command
     from kiosk.receipts_cli import verify_command
     from sync.agent import enroll_command, sync_command
     for command in (demo_data_command, serve_command, compact_command, check_command, print_test_command,
-                    enroll_command, sync_command, verify_command, pin_root_command, close_day_command,
-                    simulate_command, export_command):
+                    enroll_command, sync_command, verify_command, pin_root_command, voice_command,
+                    close_day_command, simulate_command, export_command):
         app.cli.add_command(command)

@@ -8,7 +8,9 @@ the stream sends with each `ticket-called` event.
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, request, send_from_directory
 
 from kiosk import services
 from kiosk.app import kiosk
@@ -18,15 +20,49 @@ from kiosk.web.screens import locale_info
 
 bp = Blueprint("display", __name__, url_prefix="/display")
 
-RECENT = 8
+RECENT = 60  # every counter's current call: a large centre has about 30 counters
+
+
+def voices() -> voice.Voices:
+    """The app's voices: installed packs in DATA_DIR/voices, else the shipped placeholders."""
+    app = current_app._get_current_object()
+    found = app.extensions.get("kiosk_voices")
+    if found is None:
+        found = app.extensions["kiosk_voices"] = voice.Voices(Path(app.config["DATA_DIR"]) / "voices")
+    return found
 
 
 def clip_urls(number: str, counter: str, lang: str) -> list[str]:
-    """Static URLs (with content hashes) of the clips that announce a call; usable outside a request."""
+    """URLs of the clips that announce a call (chime, then the words); usable outside a request.
+
+    The ticket's language speaks if it has a voice, else the centre's default language, else any
+    language the centre offers: a call is never announced by the chime alone while a voice exists.
+    """
     app = current_app._get_current_object()
     files = app.extensions["kiosk_static"]
-    return [f"{app.static_url_path}/{path}?v={files.version(path)}"
-            for path in voice.announcement(number, counter, lang)]
+    chime = f"sounds/{voice.CHIME}.wav"
+    urls = [f"{app.static_url_path}/{chime}?v={files.version(chime)}"]
+    fallbacks = [app.config["DEFAULT_LANGUAGE"], *app.config["LANGUAGES"]]
+    speaker, names = voices().calls(number, counter, lang, fallbacks)
+    if speaker:
+        _, version = voices().source(speaker)
+        urls += [f"{bp.url_prefix}/sounds/{speaker}/{name}.wav?v={version}" for name in names]
+    return urls
+
+
+@bp.get("/sounds/<lang>/<name>.wav")
+def sound(lang: str, name: str):
+    """One clip of the voice that speaks `lang` (an installed pack, or the shipped one)."""
+    found = voices().source(lang)
+    if found is None or name not in voice.clip_names():
+        abort(404)
+    folder, version = found
+    response = send_from_directory(folder, f"{name}.wav", mimetype="audio/wav", max_age=None)
+    if request.args.get("v") == version:
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    else:
+        response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 def board_context() -> dict:

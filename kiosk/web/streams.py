@@ -10,8 +10,10 @@ hub then keeps the connection, so a thousand open screens hold no worker thread.
 Per channel, each event is transformed and formatted once and the same bytes go to every client.
 Events that only say "something changed" (`queue-changed`) are coalesced: a channel sends at most
 one per `coalesce_s`, which bounds how often a hall full of screens re-fetches, however busy the
-counters are. A client that falls `queue_size` messages behind is dropped (its browser reconnects
-and re-fetches); every stream ends after `max_age_s` (with jitter, so screens do not reconnect all
+counters are. A message for many clients is handed out `chunk` clients at a time, yielding to the
+loop in between, so a request finishing meanwhile (a ticket POST answering its client) waits for one
+chunk of stream writes, not for a whole hall of them. A client that falls `queue_size` messages
+behind is dropped (its browser reconnects and re-fetches); every stream ends after `max_age_s` (with jitter, so screens do not reconnect all
 at once) and a comment heartbeat every `heartbeat_s` lets dead connections be noticed.
 """
 from __future__ import annotations
@@ -57,6 +59,7 @@ class Channel:
     coalesce_s: float = 1.0
     per_key: PerKey | None = None
     clients: set = field(default_factory=set)
+    by_key: dict = field(default_factory=dict)
     dirty: set = field(default_factory=set)
     flushed_at: float = 0.0
     flushing: bool = False
@@ -85,9 +88,10 @@ class StreamHub:
     """Keeps every open stream on one event loop and fans published events out to them."""
 
     def __init__(self, channels: dict[str, Channel], *, heartbeat_s: float = 15.0, max_age_s: float = 600.0,
-                 retry_ms: int = 1000, queue_size: int = 64, tick_s: float = 0.05):
-        """Channels by name; timings as in the module's description."""
+                 retry_ms: int = 1000, queue_size: int = 64, tick_s: float = 0.05, chunk: int = 64):
+        """Channels by name; timings and `chunk` as in the module's description."""
         self.channels = channels
+        self.chunk = chunk
         self.heartbeat_s = heartbeat_s
         self.max_age_s = max_age_s
         self.retry_ms = retry_ms
@@ -95,6 +99,7 @@ class StreamHub:
         self.tick_s = tick_s
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ticker: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
         self.dropped = 0
         self.sent = 0
 
@@ -146,20 +151,30 @@ class StreamHub:
             if out[0] in channel.coalesce:
                 channel.dirty.add(out[0])
                 continue
-            self._broadcast(channel, format_event(*out).encode())
+            self._spawn(self._broadcast(channel, format_event(*out).encode()))
 
-    def _broadcast(self, channel: Channel, message: bytes, key: str | None = None) -> None:
-        """Queue one message for the channel's clients (only those of `key`, if given)."""
-        for client in list(channel.clients):
-            if key is None or client.key == key:
-                self._push(channel, client, message)
+    def _spawn(self, coro) -> None:
+        """Run a fan-out on the loop, keeping a reference until it is done."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _broadcast(self, channel: Channel, message: bytes) -> None:
+        """Queue one message for every client of the channel, `chunk` clients per turn of the loop."""
+        clients = list(channel.clients)
+        for start in range(0, len(clients), self.chunk):
+            if start:
+                await asyncio.sleep(0)
+            for client in clients[start:start + self.chunk]:
+                if not client.closed:
+                    self._push(channel, client, message)
 
     def _push(self, channel: Channel, client: Client, message: bytes) -> None:
         """Queue a message for one client, dropping the client when it has fallen behind."""
         if len(client.pending) >= self.queue_size:
             log.info("dropping a stream client that fell %d messages behind", self.queue_size)
             self.dropped += 1
-            channel.clients.discard(client)
+            self._forget(channel, client)
             client.pending.clear()
             client.close()
             return
@@ -178,7 +193,7 @@ class StreamHub:
                     channel.flushing = True
                     channel.flushed_at = now
                     names, channel.dirty = channel.dirty, set()
-                    asyncio.get_running_loop().create_task(self._flush(channel, names))
+                    self._spawn(self._flush(channel, names))
             if now >= heartbeat_at:
                 heartbeat_at = now + self.heartbeat_s
                 for channel in self.channels.values():
@@ -191,18 +206,25 @@ class StreamHub:
         try:
             if channel.per_key is None:
                 for name in sorted(names):
-                    self._broadcast(channel, format_event(name, {}).encode())
+                    await self._broadcast(channel, format_event(name, {}).encode())
                 return
-            keys = sorted({c.key for c in channel.clients})
+            keys = sorted(channel.by_key)
             if not keys:
                 return
             messages = await asyncio.get_running_loop().run_in_executor(None, channel.per_key, keys)
-            live = {c.key for c in channel.clients}
-            channel.last_by_key = {k: v for k, v in channel.last_by_key.items() if k in live}
+            channel.last_by_key = {k: v for k, v in channel.last_by_key.items() if k in channel.by_key}
+            done = 0
             for key, event in messages.items():
-                if channel.last_by_key.get(key) != event:  # nothing new for this key: send nothing
-                    channel.last_by_key[key] = event
-                    self._broadcast(channel, format_event(*event).encode(), key)
+                if channel.last_by_key.get(key) == event:  # nothing new for this key: send nothing
+                    continue
+                channel.last_by_key[key] = event
+                message = format_event(*event).encode()
+                for client in list(channel.by_key.get(key, ())):
+                    self._push(channel, client, message)
+                    done += 1
+                if done >= self.chunk:
+                    done = 0
+                    await asyncio.sleep(0)
         except Exception:
             log.exception("a live-update flush failed")
         finally:
@@ -215,6 +237,7 @@ class StreamHub:
         channel = self.channels[channel_name]
         client = Client(key)
         channel.clients.add(client)
+        channel.by_key.setdefault(key, set()).add(client)
         watcher = asyncio.get_running_loop().create_task(self._watch_disconnect(receive, client))
         ends_at = time.monotonic() + self.max_age_s * random.uniform(0.8, 1.0)
         try:
@@ -244,8 +267,18 @@ class StreamHub:
         except (OSError, asyncio.CancelledError, RuntimeError):
             pass  # the client went away mid-write, or the server is stopping
         finally:
-            channel.clients.discard(client)
+            self._forget(channel, client)
             watcher.cancel()
+
+    @staticmethod
+    def _forget(channel: Channel, client: Client) -> None:
+        """Take a client off its channel."""
+        channel.clients.discard(client)
+        same_key = channel.by_key.get(client.key)
+        if same_key is not None:
+            same_key.discard(client)
+            if not same_key:
+                del channel.by_key[client.key]
 
     @staticmethod
     async def _watch_disconnect(receive, client: Client) -> None:

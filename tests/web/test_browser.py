@@ -230,7 +230,7 @@ def test_spoken_calls_never_overlap(live_server, context, centre):
                               timeout=20000)
     log = display.evaluate("() => window.kioskAnnouncer.log")
     assert [entry["number"] for entry in log] == ["A-001", "B-001"]
-    assert log[0]["clips"] == 6 and log[1]["clips"] == 1  # chime, ticket, A, one, counter, one; Sorani: chime
+    assert log[0]["clips"] == 6 and log[1]["clips"] == 6  # chime, ticket, A/B, one, counter, one/two
     assert log[1]["startedAt"] >= log[0]["endedAt"]
     assert all(entry["problem"] is None for entry in log), log
 

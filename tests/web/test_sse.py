@@ -5,10 +5,13 @@ streams that hold no worker thread."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import socket
 import threading
 import time
+import urllib.request
+import wave
 from urllib.parse import urlsplit
 
 import pytest
@@ -151,16 +154,30 @@ def test_display_events_carry_no_personal_data_and_the_clips(server, centre):
     stream.close()
 
 
-def test_sorani_call_plays_the_chime_only(server, centre):
-    """No Sorani voice yet: the chime, and the number on screen."""
+def test_a_sorani_call_is_spoken(server, centre):
+    """A Sorani ticket's call carries Sorani speech: the clips load from the server and, played
+    back to back, last seconds and are mostly sound, not silence."""
     ticket = services.issue_ticket(centre, service="B", lang="ckb")
     stream = Stream(server.url, "/events/display")
     stream.messages(1)
     _wait_for(lambda: server.hub.clients == 1)
     services.call_ticket(centre, ticket["id"], counter="1", by="demo")
     name, data = stream.next_event()
-    assert name == "ticket-called" and len(data["clips"]) == 1 and "chime" in data["clips"][0]
     stream.close()
+    assert name == "ticket-called" and "chime" in data["clips"][0]
+    words = data["clips"][1:]
+    assert words and all("/sounds/ckb/" in url for url in words)
+    samples, seconds = bytearray(), 0.0
+    for url in words:
+        with urllib.request.urlopen(server.url + url, timeout=10) as response:
+            with wave.open(io.BytesIO(response.read())) as clip:
+                samples += clip.readframes(clip.getnframes())
+                seconds += clip.getnframes() / clip.getframerate()
+    window = len(samples) * 20 // int(seconds * 1000)  # 20 ms of 8-bit unsigned PCM
+    levels = [(sum((b - 128) ** 2 for b in samples[i:i + window]) / window) ** 0.5
+              for i in range(0, len(samples) - window, window)]
+    voiced = sum(level > 4 for level in levels) / len(levels)  # silence stays at 0-1
+    assert seconds > 2.0 and voiced > 0.5 and max(levels) > 16, (seconds, voiced, max(levels))
 
 
 def test_a_phone_follows_its_ticket(server, centre):
@@ -245,16 +262,68 @@ def test_a_client_that_falls_behind_is_dropped():
         channel.clients.update({slow, fine})
         for i in range(5):
             hub._dispatch("ticket-called", {"n": i})
+            await asyncio.sleep(0)  # the fan-out runs as a task on the loop
             fine.pending.clear()  # this one keeps up
         return slow, fine, channel, hub
 
-    result = []  # in a thread of its own: Playwright may own this thread's event loop
-    worker = threading.Thread(target=lambda: result.append(asyncio.run(scenario())))
-    worker.start()
-    worker.join(10)
-    slow, fine, channel, hub = result[0]
+    slow, fine, channel, hub = run_on_own_loop(scenario())
     assert slow.closed and slow not in channel.clients and hub.dropped == 1
     assert not fine.closed and fine in channel.clients
+
+
+def run_on_own_loop(coro):
+    """Run a coroutine in a thread of its own: Playwright may own this thread's event loop."""
+    result = []
+    worker = threading.Thread(target=lambda: result.append(asyncio.run(coro)))
+    worker.start()
+    worker.join(10)
+    return result[0]
+
+
+def test_a_hall_of_streams_lets_other_work_through_between_chunks():
+    """A message for 1,000 clients is handed out a chunk at a time: work that became ready meanwhile
+    (a request's answer) runs after one chunk, not after the whole hall."""
+    async def scenario():
+        hub = StreamHub({"display": Channel(lambda n, d: (n, d), coalesce=frozenset())}, chunk=50)
+        channel = hub.channels["display"]
+        clients = [Client("") for _ in range(1000)]
+        channel.clients.update(clients)
+        hub._dispatch("ticket-called", {"number": "A-001"})
+        served_at = []
+        asyncio.get_running_loop().call_soon(lambda: served_at.append(sum(bool(c.pending) for c in clients)))
+        for _ in range(100):
+            await asyncio.sleep(0)
+        return served_at, clients
+
+    served_at, clients = run_on_own_loop(scenario())
+    assert served_at and served_at[0] <= 50
+    assert all(len(c.pending) == 1 for c in clients)
+
+
+def test_keyed_messages_reach_only_their_key():
+    """A followed ticket's state goes to the phones following it, and to no other."""
+    async def scenario():
+        def per_key(keys):
+            return {k: ("ticket-changed", {"ticket": k}) for k in keys}
+        hub = StreamHub({"ticket": Channel(lambda n, d: (n, d), per_key=per_key)})
+        channel = hub.channels["ticket"]
+        phones = {key: [Client(key) for _ in range(3)] for key in ("t1", "t2")}
+        for key, clients in phones.items():
+            for client in clients:
+                channel.clients.add(client)
+                channel.by_key.setdefault(key, set()).add(client)
+        await hub._flush(channel, {"queue-changed"})
+        first = {key: [list(c.pending) for c in clients] for key, clients in phones.items()}
+        await hub._flush(channel, {"queue-changed"})  # nothing changed: nothing sent again
+        again = {key: [len(c.pending) for c in clients] for key, clients in phones.items()}
+        hub._forget(channel, phones["t1"][0])
+        return first, again, channel
+
+    first, again, channel = run_on_own_loop(scenario())
+    for key in ("t1", "t2"):
+        assert all(msgs == [f'event: ticket-changed\ndata: {{"ticket":"{key}"}}\n\n'.encode()] for msgs in first[key])
+        assert again[key] == [1, 1, 1]
+    assert len(channel.by_key["t1"]) == 2 and len(channel.clients) == 5
 
 
 def test_event_names_are_kebab_case():

@@ -37,9 +37,8 @@ def test_announcement_of_a_call():
         "sounds/ar/and.wav", "sounds/ar/n40.wav", "sounds/ar/counter.wav", "sounds/ar/n3.wav"]
 
 
-def test_sorani_slot_falls_back_to_the_chime(tmp_path):
-    """No Sorani clips: the chime only; a complete recorded set is used as soon as it is there."""
-    assert voice.announcement("B-007", "2", "ckb") == ["sounds/chime.wav"]
+def test_an_incomplete_voice_is_not_used(tmp_path):
+    """A half-recorded language would mumble: only a complete set of clips speaks."""
     for name in voice.clip_names()[:-1]:
         voice.write_u8(tmp_path / "ckb" / f"{name}.wav", [0.0] * 10)
     assert voice.announcement("B-007", "2", "ckb", sounds=tmp_path) == ["sounds/chime.wav"]  # one missing
@@ -49,9 +48,9 @@ def test_sorani_slot_falls_back_to_the_chime(tmp_path):
         "sounds/ckb/n2.wav"]
 
 
-@pytest.mark.parametrize("lang", ["ar", "en"])
+@pytest.mark.parametrize("lang", ["ar", "ckb", "en"])
 def test_shipped_clips_are_complete_small_and_alike(lang):
-    """Every clip exists, all share one format (so they play back to back), and stay small."""
+    """Every clip exists, all share one format (so they play back to back), speak, and stay small."""
     assert voice.has_voice(lang)
     total = 0
     for name in voice.clip_names():
@@ -59,8 +58,114 @@ def test_shipped_clips_are_complete_small_and_alike(lang):
         with wave.open(str(path)) as clip:
             assert (clip.getnchannels(), clip.getsampwidth(), clip.getframerate()) == (1, 1, voice.RATE), name
             assert 0.05 < clip.getnframes() / clip.getframerate() < 3.0, name
+        assert voice.clip_problem(path) is None, name
         total += path.stat().st_size
     assert total < 800_000
+
+
+def test_sorani_placeholder_reads_kurdish_latin_script():
+    """espeak-ng's Kurdish voice is given Sorani words in the Latin alphabet, one per clip."""
+    assert voice.ESPEAK_VOICES["ckb"] == "ku"
+    assert voice.clip_text("n40", "ckb") == "çil" and voice.clip_text("and", "ckb") == "û"
+    assert {voice.clip_text(name, "ckb") for name in voice.clip_names()} >= {"yek", "dû", "sed", "bilîtî jimare"}
+    assert not any("\u0600" <= ch <= "\u06ff" for name in voice.clip_names() for ch in voice.clip_text(name, "ckb"))
+
+
+def make_pack(folder, *, source="en", skip=(), silent=(), stereo=()):
+    """A pack made from the shipped clips of `source`, with faults on purpose."""
+    folder.mkdir(parents=True)
+    for name in voice.clip_names():
+        if name in skip:
+            continue
+        if name in silent:
+            voice.write_u8(folder / f"{name}.wav", [0.0] * 2000)
+        elif name in stereo:
+            with wave.open(str(folder / f"{name}.wav"), "wb") as w:
+                w.setnchannels(2)
+                w.setsampwidth(2)
+                w.setframerate(16000)
+                w.writeframes(b"\x00\x40" * 4000)
+        else:
+            (folder / f"{name}.wav").write_bytes((voice.SOUNDS / source / f"{name}.wav").read_bytes())
+    (folder / "voice.toml").write_text('language = "ckb"\nspeaker = "test"\n')
+    return folder
+
+
+def test_a_pack_is_installed_whole_or_not_at_all(tmp_path):
+    """Every problem is listed at once and nothing changes; a good pack then replaces the voice."""
+    voices_dir = tmp_path / "voices"
+    voices = voice.Voices(voices_dir)
+    assert voices.source("ckb")[0] == voice.SOUNDS / "ckb"
+    bad = make_pack(tmp_path / "bad", skip={"n7"}, silent={"n9"}, stereo={"letter_C"})
+    (bad / "notes.mp3").write_bytes(b"x")
+    with pytest.raises(ValueError) as refused:
+        voice.install_pack(bad, "ckb", voices_dir)
+    message = str(refused.value)
+    for expected in ("n7.wav is missing", "n9.wav: silent", "letter_C.wav: 2 channels", "notes.mp3: not a clip"):
+        assert expected in message
+    assert not (voices_dir / "ckb").exists() and voices.source("ckb")[0] == voice.SOUNDS / "ckb"
+    good = make_pack(tmp_path / "good")
+    assert voice.install_pack(good, "ckb", voices_dir) == len(voice.clip_names())
+    folder, version = voices.source("ckb")
+    assert folder == voices_dir / "ckb" and version.startswith("installed")
+    assert [p.name for p in voices_dir.iterdir()] == ["ckb"]  # nothing staged is left behind
+    assert voice.remove_pack("ckb", voices_dir) and voices.source("ckb")[0] == voice.SOUNDS / "ckb"
+    assert not voice.remove_pack("ckb", voices_dir)
+
+
+def test_a_pack_may_come_as_a_zip(tmp_path):
+    """The usual way a recording studio delivers: a zip (a folder inside it is fine)."""
+    import zipfile
+    pack = make_pack(tmp_path / "pack")
+    archive = tmp_path / "sorani-voice.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in pack.iterdir():
+            z.write(path, f"sorani-voice/{path.name}")
+    voice.install_pack(archive, "ckb", tmp_path / "voices")
+    assert voice.has_voice("ckb", tmp_path / "voices")
+    with pytest.raises(ValueError, match="neither a folder nor a .zip"):
+        voice.install_pack(pack / "voice.toml", "ckb", tmp_path / "voices")
+    with pytest.raises(ValueError, match="unknown language"):
+        voice.install_pack(pack, "fr", tmp_path / "voices")
+
+
+def test_a_language_without_a_voice_is_spoken_by_the_fallback(tmp_path):
+    """Never silent: the centre's default language speaks a call whose language has no voice."""
+    shipped = tmp_path / "shipped"
+    make_pack(shipped / "ar", source="ar")
+    voices = voice.Voices(tmp_path / "voices", shipped=shipped)
+    assert voices.calls("A-001", "2", "ckb", ["ar", "ar", "ckb", "en"]) == (
+        "ar", ["ticket", "letter_A", "n1", "counter", "n2"])
+    assert voices.calls("A-001", "2", "ckb", []) == (None, [])
+
+
+def test_voice_commands(app, tmp_path):
+    """flask --app kiosk voice list | install | remove."""
+    runner = app.test_cli_runner()
+    listed = runner.invoke(args=["voice", "list"])
+    assert listed.exit_code == 0 and "ckb: shipped placeholder" in listed.output
+    refused = runner.invoke(args=["voice", "install", str(make_pack(tmp_path / "bad", skip={"and"})), "--lang", "ckb"])
+    assert refused.exit_code == 1 and "and.wav is missing" in refused.output
+    done = runner.invoke(args=["voice", "install", str(make_pack(tmp_path / "good")), "--lang", "ckb"])
+    assert done.exit_code == 0 and "66 clips installed" in done.output
+    assert "ckb: recorded pack" in runner.invoke(args=["voice", "list"]).output
+    assert runner.invoke(args=["voice", "remove", "--lang", "ckb"]).exit_code == 0
+    assert runner.invoke(args=["voice", "remove", "--lang", "ckb"]).exit_code == 1
+
+
+def test_clips_are_served_from_the_voice_in_use(app, client, tmp_path):
+    """The display fetches clips from the pack in use; other names are 404; versioned URLs cache."""
+    with app.app_context():
+        from kiosk.web.display import clip_urls
+        urls = clip_urls("B-012", "3", "ckb")
+    assert urls[0].startswith("/static/sounds/chime.wav?v=") and "/display/sounds/ckb/ticket.wav?v=" in urls[1]
+    response = client.get(urls[1])
+    assert response.status_code == 200 and response.mimetype == "audio/wav"
+    assert "immutable" in response.headers["Cache-Control"]
+    assert response.data == (voice.SOUNDS / "ckb" / "ticket.wav").read_bytes()
+    response.close()
+    assert client.get("/display/sounds/ckb/secret.wav").status_code == 404
+    assert client.get("/display/sounds/fr/ticket.wav").status_code == 404
 
 
 def test_chime_generation(tmp_path):
