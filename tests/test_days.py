@@ -80,7 +80,7 @@ def test_a_cut_off_close_is_finished_and_each_record_read_once_meanwhile(centre,
     archive = centre.history.archive
     # what a kill after step 2 leaves: the part named "written", the live copies still there
     records = {"tickets": centre.store.all("tickets"), "numbering": centre.store.all("numbering")}
-    part = archive.write_part(DAY, records, seq=centre.store.seq, closed_at="2026-11-23T06:00:00.000Z")
+    [part] = archive.write_parts({DAY: records}, seq=centre.store.seq, closed_at="2026-11-23T06:00:00.000Z")
     # and a kill during step 1 of another: a file the manifest does not name
     (archive.directory / "2026-11-21.1.jsonl.gz").write_bytes(b"half a file")
     assert sorted(t["id"] for t in centre.history.records("tickets", [DAY])) == sorted(t["id"] for t in done)

@@ -16,12 +16,12 @@ it (ULIDs rise with time, so that is the id's own day, or a few days when a cloc
 `seq` is the store's last commit when the records were read, so once central has acknowledged it,
 central holds every record of the part.
 
-Writing a part survives a kill at any moment:
- 1. the file is written as <file>.tmp, fsynced, renamed, the folder fsynced (`write_atomic`);
- 2. the manifest names the part, state "written" (atomic replace);
+A day close's parts are written so that a kill at any moment loses and duplicates nothing:
+ 1. each file is written as <file>.tmp, fsynced, renamed, the folder fsynced (`write_atomic`);
+ 2. the manifest names the parts, state "written" (one atomic replacement);
  3. the caller removes the live copies (commits marked "archive", which the sync agent does not
     send as deletions);
- 4. the manifest marks the part "done".
+ 4. the manifest marks the parts "done".
 A file the manifest does not name is what is left of step 1 (or of pruning) and is deleted by
 `clean()`; a part left "written" has its live copies removed again (`pending()`). Readers look at
 the live store first and at the manifest after it, so a record moving from one to the other is
@@ -193,11 +193,19 @@ class Archive:
             log.info("removed %d archive file(s) left by an interrupted day close", len(removed))
         return removed
 
-    def write_part(self, day: str, records: dict[str, list[dict]], *, seq: int, closed_at: str) -> Part:
-        """Write `records` (table -> documents of `day`) as the day's next part and name it in the
-        manifest as "written" (steps 1 and 2 above). One writer at a time (the store's owner), after
-        `clean()`; readers are held up only while the manifest is replaced, not while the file is
-        compressed and written."""
+    def write_parts(self, batch: dict[str, dict[str, list[dict]]], *, seq: int, closed_at: str) -> list[Part]:
+        """Write each day's records (day -> table -> documents) as that day's next part, then name
+        them all in the manifest as "written", in one replacement (steps 1 and 2 above). One writer
+        at a time (the store's owner), after `clean()`; readers wait only while the manifest is
+        replaced, not while files are compressed and written."""
+        parts = [self._write_file(day, records, seq=seq, closed_at=closed_at) for day, records in sorted(batch.items())]
+        if parts:
+            with self._lock:
+                self._save([*self._parts, *parts])
+        return parts
+
+    def _write_file(self, day: str, records: dict[str, list[dict]], *, seq: int, closed_at: str) -> Part:
+        """Step 1 for one day: its next part's file, durable, not yet in the manifest."""
         number = 1 + max((p.part for p in self.parts() if p.day == day), default=0)
         name = f"{day}.{number}.jsonl.gz"
         counts = {t: len(records.get(t, ())) for t in TABLES if records.get(t)}
@@ -212,19 +220,19 @@ class Archive:
         data = gzip.compress(b"".join(chunks), compresslevel=6, mtime=0)
         private_dir(self.directory)
         write_atomic(self.directory / name, data, mode=0o400)
-        part = Part(day=day, part=number, file=name, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data),
+        return Part(day=day, part=number, file=name, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data),
                     seq=seq, counts=counts, ids=ids, closed_at=closed_at,
                     audit=(audit[0]["n"], audit[-1]["n"]) if audit else None, state="written")
-        with self._lock:
-            self._save([*self._parts, part])
-        return part
 
-    def mark_done(self, part: Part) -> Part:
-        """Record that the part's live copies are gone (step 4)."""
+    def mark_done(self, parts: Iterable[Part]) -> list[Part]:
+        """Record that these parts' live copies are gone (step 4), in one manifest replacement."""
+        names = {p.file for p in parts}
+        if not names:
+            return []
         with self._lock:
-            done = Part(**{**part.__dict__, "state": "done"})
-            self._save([done if (p.day, p.part) == (part.day, part.part) else p for p in self._parts])
-            return done
+            updated = [Part(**{**p.__dict__, "state": "done"}) if p.file in names else p for p in self._parts]
+            self._save(updated)
+            return [p for p in self._parts if p.file in names]
 
     def prune(self, *, before_day: str, acked_seq: int) -> list[Part]:
         """Delete parts of days before `before_day` whose records central has acknowledged: the

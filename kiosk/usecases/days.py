@@ -44,22 +44,21 @@ def close_days(c: services.Centre, *, progress: Callable[[Part], None] | None = 
     retention that central has acknowledged. Returns what was done."""
     archive = c.history.archive
     archive.clean()
-    resumed = []
-    for part in archive.pending():
+    pending = archive.pending()
+    for part in pending:
         _remove_live(c, part, None)
-        resumed.append(archive.mark_done(part))
         log.warning("finished moving %s to the archive (the last day close was interrupted)", part.file)
+    resumed = archive.mark_done(pending)
     now = c.clock.now()
     today = c.today(now)
     ended = _end_queue(c, today)
     selected = _finished(c, today)
     seq = c.store.seq  # read after the records: every change they carry is at or below it
-    closed = []
-    for day in sorted(selected):
-        part = archive.write_part(day, selected[day], seq=seq, closed_at=iso(now))
-        _remove_live(c, part, selected[day])
-        part = archive.mark_done(part)
-        closed.append(part)
+    written = archive.write_parts(selected, seq=seq, closed_at=iso(now))
+    for part in written:
+        _remove_live(c, part, selected[part.day])
+    closed = archive.mark_done(written)
+    for part in closed:
         log.info("archived %s: %s", part.file, part.counts)
         if progress is not None:
             progress(part)

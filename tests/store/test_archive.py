@@ -51,10 +51,16 @@ def archive(data_dir) -> Archive:
     return Archive(data_dir)
 
 
+def write(archive: Archive, day: str, records: dict, seq: int = 1, done: bool = False):
+    """One day's part, named in the manifest (as "written", or "done")."""
+    [part] = archive.write_parts({day: records}, seq=seq, closed_at=CLOSED_AT)
+    return archive.mark_done([part])[0] if done else part
+
+
 def test_a_part_is_gzipped_json_lines_named_with_its_checksum(archive, data_dir):
     tickets = [ticket(2), ticket(1)]
     entries = chain(3)
-    part = archive.write_part(DAY, {"tickets": tickets, "audit": list(reversed(entries))}, seq=42, closed_at=CLOSED_AT)
+    part = write(archive, DAY, {"tickets": tickets, "audit": list(reversed(entries))}, seq=42)
     assert (part.day, part.part, part.state, part.seq) == (DAY, 1, "written", 42)
     assert part.counts == {"tickets": 2, "audit": 3} and part.audit == (1, 3)
     path = data_dir / "archive" / part.file
@@ -69,14 +75,14 @@ def test_a_part_is_gzipped_json_lines_named_with_its_checksum(archive, data_dir)
         + [("audit", e["id"]) for e in entries]), "tables in order, tickets by id, the chain by number"
     assert [d for _, d in archive.read(part, ("tickets",))] == sorted(tickets, key=lambda t: t["id"])
     assert archive.verify(part, TZ) == []
-    done = archive.mark_done(part)
+    [done] = archive.mark_done([part])
     assert Archive(data_dir).parts() == [done], "the manifest on disk says the same"
-    again = archive.write_part(DAY, {"tickets": [ticket(3)]}, seq=50, closed_at=CLOSED_AT)
+    again = write(archive, DAY, {"tickets": [ticket(3)]}, seq=50)
     assert again.part == 2 and again.file == f"{DAY}.2.jsonl.gz"
 
 
 def test_clean_removes_what_an_interrupted_write_left(archive, data_dir):
-    kept = archive.write_part(DAY, {"tickets": [ticket(1)]}, seq=1, closed_at=CLOSED_AT)
+    kept = write(archive, DAY, {"tickets": [ticket(1)]})
     folder = data_dir / "archive"
     (folder / "2026-11-22.1.jsonl.gz").write_bytes(b"killed before the manifest named it")
     (folder / "2026-11-22.1.jsonl.gz.tmp").write_bytes(b"killed mid-write")
@@ -84,13 +90,13 @@ def test_clean_removes_what_an_interrupted_write_left(archive, data_dir):
     assert sorted(archive.clean()) == ["2026-11-22.1.jsonl.gz", "2026-11-22.1.jsonl.gz.tmp"]
     assert sorted(os.listdir(folder)) == sorted(["MANIFEST.json", kept.file])
     assert archive.pending() == [kept], "named but its live copies not yet removed"
-    archive.mark_done(kept)
+    archive.mark_done([kept])
     assert archive.pending() == [] and archive.leftovers() == []
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "missing", "recompressed"])
 def test_verify_finds_a_damaged_file(archive, data_dir, damage):
-    part = archive.mark_done(archive.write_part(DAY, {"tickets": [ticket(1), ticket(2)]}, seq=3, closed_at=CLOSED_AT))
+    part = write(archive, DAY, {"tickets": [ticket(1), ticket(2)]}, seq=3, done=True)
     path = data_dir / "archive" / part.file
     data = bytearray(path.read_bytes())
     path.chmod(0o600)
@@ -114,19 +120,16 @@ def test_verify_finds_a_damaged_file(archive, data_dir, damage):
 
 
 def test_verify_checks_counts_order_and_days(archive, data_dir):
-    part = archive.write_part(DAY, {"tickets": [ticket(1)]}, seq=3, closed_at=CLOSED_AT)
-    other_day = archive.write_part("2026-11-20", {"tickets": [ticket(1, day="2026-11-21")]}, seq=3,
-                                   closed_at=CLOSED_AT)
+    part = write(archive, DAY, {"tickets": [ticket(1)]}, seq=3)
+    other_day = write(archive, "2026-11-20", {"tickets": [ticket(1, day="2026-11-21")]}, seq=3)
     assert archive.verify(part, TZ) == []
     assert any("another day" in p for p in archive.verify(other_day, TZ))
 
 
 def test_prune_takes_only_old_parts_central_has(archive, data_dir):
-    old = archive.mark_done(archive.write_part("2025-10-01", {"tickets": [ticket(1, "2025-10-01")]}, seq=10,
-                                               closed_at=CLOSED_AT))
-    unacked = archive.mark_done(archive.write_part("2025-10-02", {"tickets": [ticket(1, "2025-10-02")]}, seq=30,
-                                                   closed_at=CLOSED_AT))
-    recent = archive.mark_done(archive.write_part(DAY, {"tickets": [ticket(1)]}, seq=5, closed_at=CLOSED_AT))
+    old = write(archive, "2025-10-01", {"tickets": [ticket(1, "2025-10-01")]}, seq=10, done=True)
+    unacked = write(archive, "2025-10-02", {"tickets": [ticket(1, "2025-10-02")]}, seq=30, done=True)
+    recent = write(archive, DAY, {"tickets": [ticket(1)]}, seq=5, done=True)
     assert archive.prune(before_day="2025-10-26", acked_seq=20) == [old]
     assert archive.parts() == [unacked, recent] and not (data_dir / "archive" / old.file).exists()
     assert archive.prune(before_day="2025-10-26", acked_seq=30) == [unacked]
@@ -134,7 +137,7 @@ def test_prune_takes_only_old_parts_central_has(archive, data_dir):
 
 
 def test_an_unreadable_manifest_is_an_error_not_an_empty_archive(archive, data_dir):
-    archive.write_part(DAY, {"tickets": [ticket(1)]}, seq=1, closed_at=CLOSED_AT)
+    write(archive, DAY, {"tickets": [ticket(1)]})
     (data_dir / "archive" / "MANIFEST.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(ArchiveError, match="manifest"):
         Archive(data_dir).parts()
@@ -163,7 +166,7 @@ def test_history_reads_live_first_then_the_archive(store, data_dir):
     store.put("tickets", changed)  # live and newer: the live copy wins
     today = ticket(1, day="2026-11-22")
     store.put("tickets", today)
-    history.archive.write_part(DAY, {"tickets": archived}, seq=store.seq, closed_at=CLOSED_AT)
+    write(history.archive, DAY, {"tickets": archived}, seq=store.seq)
     got = list(history.records("tickets", [DAY]))
     assert sorted(t["id"] for t in got) == sorted(t["id"] for t in archived), "each record once"
     assert next(t for t in got if t["id"] == changed["id"])["state"] == "cancelled"
@@ -185,7 +188,7 @@ def test_history_opens_only_parts_whose_ids_range_holds_the_key(store, data_dir,
     wrong_clock = {"id": ulid_at(0), "created_day": "2026-11-22"}
     cases["2026-11-22"].append(wrong_clock)
     for day, docs in cases.items():
-        history.archive.write_part(day, {"requests": docs}, seq=1, closed_at=CLOSED_AT)
+        write(history.archive, day, {"requests": docs})
     opened = []
     real_read = history.archive.read
     monkeypatch.setattr(history.archive, "read", lambda part, tables=None: (opened.append(part.day),
@@ -203,8 +206,8 @@ def test_audit_chain_runs_across_live_and_archived_entries(store, data_dir):
     first, second, third = chain(4, "2026-11-19"), None, None
     second = chain(3, "2026-11-20", start=5, prev=first[-1]["hash"])
     third = chain(2, "2026-11-21", start=8, prev=second[-1]["hash"])
-    history.archive.write_part("2026-11-20", {"audit": second}, seq=1, closed_at=CLOSED_AT)
-    history.archive.write_part("2026-11-19", {"audit": first}, seq=1, closed_at=CLOSED_AT)
+    history.archive.write_parts({"2026-11-20": {"audit": second}, "2026-11-19": {"audit": first}}, seq=1,
+                                closed_at=CLOSED_AT)
     for entry in [second[0], *third]:  # second[0] both archived and still live
         store.put("audit", entry)
     entries = list(history.audit_chain())
