@@ -179,6 +179,7 @@ ERROR_TEXTS = {
     "method_not_allowed": lazy_gettext("This action is not possible here."),
     "conflict": lazy_gettext("This was changed in the meantime. Please try again."),
     "invalid_transition": lazy_gettext("This is not possible for the ticket in its current state."),
+    "already_rated": lazy_gettext("Thank you: this visit has already been rated."),
     "counter_taken": lazy_gettext("Another attendant holds this counter. Choose a free counter."),
     "counter_not_open": lazy_gettext("Open the counter before calling tickets."),
     "not_your_ticket": lazy_gettext("This ticket was called at another counter. Only its attendant or a "
