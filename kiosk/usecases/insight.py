@@ -88,5 +88,5 @@ def awaiting_feedback(c: services.Centre, counter: str) -> dict | None:
             if domain.served_by(t)[1] == counter]
     if not done:
         return None
-    last = max(done, key=lambda t: t["events"][-1]["at"])
+    last = max(done, key=lambda t: (t["events"][-1]["at"], t["issued_at"], t["id"]))
     return None if rated(c, last) else last
