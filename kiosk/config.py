@@ -23,6 +23,7 @@ DEFAULTS: dict = {
     "PUBLIC_URL": "http://kiosk.local",  # base of the ticket QR on screen and on paper
     "PRIORITY_RATIO": 2,              # priority calls before a waiting normal ticket gets its turn
     "MAX_WAIT_MIN": 45,               # after this a ticket jumps ahead of both queues
+    "TARGET_WAIT_MIN": 20,            # the queue report's "served within target" when a service sets none
     "IDLE_RESET_S": 30,               # citizen screen back to the language choice
     "STAFF_IDLE_MIN": 20,             # attendant session expiry without activity
     "TOKEN_TTL_MIN": 12 * 60,         # API bearer tokens
@@ -46,7 +47,7 @@ DEFAULTS: dict = {
     "SERVER_THREADS": 16,             # worker threads for requests (open streams hold none)
 }
 
-_INT_KEYS = ("PRIORITY_RATIO", "MAX_WAIT_MIN", "IDLE_RESET_S", "STAFF_IDLE_MIN", "TOKEN_TTL_MIN",
+_INT_KEYS = ("PRIORITY_RATIO", "MAX_WAIT_MIN", "TARGET_WAIT_MIN", "IDLE_RESET_S", "STAFF_IDLE_MIN", "TOKEN_TTL_MIN",
              "TICKET_RATE_PER_MIN", "MAX_CONTENT_LENGTH", "COMPACT_EVERY", "SSE_QUEUE_SIZE", "SERVER_THREADS",
              "PRINT_QUEUE_MAX", "TRUSTED_PROXIES", "ARCHIVE_RETENTION_DAYS")
 _SECONDS_KEYS = ("INBOX_POLL_S", "SSE_HEARTBEAT_S", "SSE_MAX_AGE_S", "SSE_DISPLAY_COALESCE_S",

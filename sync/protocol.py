@@ -37,7 +37,7 @@ API_PREFIX = "/api/sync/v1"
 
 # Kiosk-authoritative tables, pushed to central. A new table that the kiosk should report goes
 # here; central stores any table it is not itself authoritative for without schema changes.
-PUSH_TABLES = frozenset({"tickets", "requests", "receipts", "audit"})
+PUSH_TABLES = frozenset({"tickets", "requests", "receipts", "audit", "feedback"})
 # Central-authoritative tables, pulled by the kiosk (a kiosk may never push these).
 PULL_TABLES = frozenset({"services", "counters", "staff", "priority_classes", "settings"})
 ORIGIN_CENTRAL = "central"

@@ -54,6 +54,12 @@ class OutsideStaffNetwork(Forbidden):
     code = "outside_staff_network"
 
 
+class AlreadyRated(KioskError):
+    """The ticket's feedback was already given (one answer per ticket)."""
+
+    code, status = "already_rated", 409
+
+
 class CounterTaken(KioskError):
     """The counter is held by another attendant."""
 

@@ -52,7 +52,7 @@ FORMAT = 1
 MANIFEST = "MANIFEST.json"
 ARCHIVE_DIR = "archive"
 # Tables whose finished records leave the live store, in the order a part file holds them.
-TABLES = ("requests", "receipts", "numbering", "tickets", "audit")
+TABLES = ("requests", "receipts", "numbering", "tickets", "feedback", "audit")
 _PART_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(\d+)\.jsonl\.gz$")
 
 
@@ -66,9 +66,9 @@ def local_day(moment: str, tz: ZoneInfo) -> str:
 
 
 def record_day(table: str, doc: dict, tz: ZoneInfo) -> str:
-    """The service day a record belongs to: a ticket's or a number counter's day, the day a case
+    """The service day a record belongs to: a ticket's, its feedback's or a number counter's day, the day a case
     was registered, the day a receipt was issued, the day an audit entry was written."""
-    if table in ("tickets", "numbering"):
+    if table in ("tickets", "numbering", "feedback"):
         return doc["day"]
     if table == "requests":
         return doc["created_day"]

@@ -7,13 +7,15 @@ import threading
 import time
 from functools import wraps
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from kiosk import services
 from kiosk.app import kiosk
 from kiosk.clock import iso
+from kiosk.domain import report_files
 from kiosk.domain.errors import BadRequest, NotFound, RateLimited, Unauthorized, ValidationFailed
 from kiosk.security import pin_fingerprint
+from kiosk.usecases import insight
 from kiosk.web.auth import require_staff_network
 from kiosk.web.openapi import SPEC
 
@@ -169,6 +171,39 @@ def public_ticket(ticket: dict) -> dict:
 def get_ticket(ticket_id):
     """One ticket, with its place in the queue."""
     return jsonify({"ticket": public_ticket(services.get_ticket(kiosk().centre, ticket_id))})
+
+
+@bp.post("/tickets/<ticket_id>/feedback")
+def give_feedback(ticket_id):
+    """The citizen's anonymous rating of a finished visit (public: the ticket id is the secret)."""
+    data = body({"score": int, "comment": str}, required=("score",))
+    if not limiter.allow(request.remote_addr or "?", kiosk().app.config["TICKET_RATE_PER_MIN"]):
+        raise RateLimited("too many answers from this address; wait a moment")
+    doc = insight.give_feedback(kiosk().centre, ticket_id, score=data["score"], comment=data.get("comment"))
+    return jsonify({"feedback": {k: doc[k] for k in ("ticket", "score", "at")}}), 201
+
+
+REPORT_TYPES = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+@bp.get("/reports/queue")
+@staff_required("supervisor")
+def queue_report():
+    """The queue report of a range of service days, as JSON, CSV or XLSX."""
+    centre = kiosk().centre
+    fmt = request.args.get("format", "json")
+    if fmt not in ("json", *REPORT_TYPES):
+        raise ValidationFailed("unknown format", {"format": "json, csv or xlsx"})
+    first, last = insight.parse_range(request.args.get("from"), request.args.get("to"), centre.today())
+    report = insight.queue_report(centre, first, last)
+    if fmt == "json":
+        return jsonify(report)
+    scope = centre.config["CENTRE"]
+    content = ("\ufeff" + report_files.to_csv(report, scope)).encode("utf-8") if fmt == "csv" \
+        else report_files.to_xlsx(report, scope)
+    response = Response(content, mimetype=REPORT_TYPES[fmt])
+    response.headers["Content-Disposition"] = f'attachment; filename="queue-{scope}-{first}-{last}.{fmt}"'
+    return response
 
 
 @bp.get("/display")

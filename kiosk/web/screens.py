@@ -179,6 +179,7 @@ ERROR_TEXTS = {
     "method_not_allowed": lazy_gettext("This action is not possible here."),
     "conflict": lazy_gettext("This was changed in the meantime. Please try again."),
     "invalid_transition": lazy_gettext("This is not possible for the ticket in its current state."),
+    "already_rated": lazy_gettext("Thank you: this visit has already been rated."),
     "counter_taken": lazy_gettext("Another attendant holds this counter. Choose a free counter."),
     "counter_not_open": lazy_gettext("Open the counter before calling tickets."),
     "not_your_ticket": lazy_gettext("This ticket was called at another counter. Only its attendant or a "
@@ -370,7 +371,7 @@ def register(app: Flask) -> None:
     """Install languages, security, filters, static files and the screens on the centre app."""
     from kiosk import launch
     from kiosk.i18n import catalogues
-    from kiosk.web import admin, auth, cases, counter, display, follow, kiosk as kiosk_screen, sse
+    from kiosk.web import admin, auth, cases, counter, display, follow, insight, kiosk as kiosk_screen, sse
 
     catalogues.ensure_compiled()
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(I18N_DIR)
@@ -391,8 +392,9 @@ def register(app: Flask) -> None:
     app.jinja_env.filters.update(digits=digits, bdi=bdi, minutes=minutes, lname=lname, when=when, day=day,
                                  number=number)
 
-    for module in (auth, kiosk_screen, counter, display, admin, sse, cases, follow):
+    for module in (auth, kiosk_screen, counter, display, admin, sse, cases, follow, insight):
         app.register_blueprint(module.bp)
+    app.register_blueprint(insight.reports)
     app.register_blueprint(ui)
     app.cli.add_command(launch.launch_command)
 
