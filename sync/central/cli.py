@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from kiosk.domain.appointments import BOOKING_SIGNER
 from sync import protocol
 from sync.central import auth, db, feed, logins
 from sync.central.errors import CentralError
@@ -50,6 +51,8 @@ def add_centre_command(code, name):
     """Register a centre (CODE as configured on its kiosk, e.g. ERB-01)."""
     if not code or len(code) > 32 or not code.replace("-", "").replace("_", "").isalnum():
         _fail(CentralError("a centre code has 1 to 32 letters, digits, - or _"))
+    if code == BOOKING_SIGNER:
+        _fail(CentralError(f"{code} names central's booking key in trust lists; choose another code"))
     central = _central()
     try:
         with central.engine.begin() as conn:
