@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from kiosk.clock import iso
 from kiosk.domain import audit, policy, rights
 from kiosk.domain import cases as cases_domain
-from kiosk.domain.errors import (CounterNotOpen, Forbidden, NotFound, RateLimited, ServiceUnavailable,
-                                 Unauthorized, UnknownService, ValidationFailed)
+from kiosk.domain.errors import (CheckInRefused, CounterNotOpen, Forbidden, NotFound, RateLimited,
+                                 ServiceUnavailable, Unauthorized, UnknownService, ValidationFailed)
 from kiosk.domain.tickets import TRANSITIONS, State, new_ticket, transition
 from kiosk.events import Broker
 from kiosk.ids import new_ulid
@@ -190,11 +190,14 @@ def _open_counters_for(c: Centre, service: str) -> int:
                if service in k.get("services", []) and states.get(k["id"]) == "open")
 
 
-def issue_ticket(c: Centre, *, service: str, priority: str = NORMAL, lang: str | None = None) -> dict:
+def issue_ticket(c: Centre, *, service: str, priority: str = NORMAL, lang: str | None = None,
+                 appointment: dict | None = None) -> dict:
     """Store a waiting ticket with the service's next number, then try to print it.
 
     The ticket is durable before this returns; printing happens after saving, so a paper jam or a
-    missing printer never loses a ticket or delays the answer.
+    missing printer never loses a ticket or delays the answer. `appointment` ({"code", "start_at",
+    "end_at"}) issues a booking's check-in ticket: a booking is honoured whatever the service's
+    availability, and checks in once (CheckInRefused already_checked_in, decided under the lock).
     """
     lang = lang or c.config["DEFAULT_LANGUAGE"]
     if lang not in LANGS:
@@ -206,13 +209,22 @@ def issue_ticket(c: Centre, *, service: str, priority: str = NORMAL, lang: str |
         now = c.clock.now()
         day = c.today(now)
         numbering = _numbering(c, svc, day)
-        state = availability(c, svc, now)
-        if not state.open:
-            raise ServiceUnavailable(f"service {service} is not taking tickets now ({state.reason})",
-                                     service=service, why=state.reason,
-                                     reopens_at=iso(state.reopens_at) if state.reopens_at else None)
+        if appointment is None:
+            state = availability(c, svc, now)
+            if not state.open:
+                raise ServiceUnavailable(f"service {service} is not taking tickets now ({state.reason})",
+                                         service=service, why=state.reason,
+                                         reopens_at=iso(state.reopens_at) if state.reopens_at else None)
+        else:
+            earlier = c.tickets.ticket_of_appointment(appointment["code"])
+            if earlier is not None:
+                raise CheckInRefused("already_checked_in", f"this appointment already checked in as ticket "
+                                     f"{earlier['number']}", ticket=earlier["number"])
         ticket = new_ticket(ticket_id=new_ulid(int(now.timestamp() * 1000)), service=svc, n=numbering["last"] + 1,
                             day=day, priority=priority, lang=lang, now=now, device=c.store.device_id)
+        if appointment is not None:
+            ticket.update(appointment=appointment["code"], slot_start_at=appointment["start_at"],
+                          slot_end_at=appointment["end_at"])
         with c.store.transaction():
             c.store.put("numbering", {**numbering, "last": ticket["seq_in_day"]})
             c.tickets.save(ticket)

@@ -370,7 +370,7 @@ def register(app: Flask) -> None:
     """Install languages, security, filters, static files and the screens on the centre app."""
     from kiosk import launch
     from kiosk.i18n import catalogues
-    from kiosk.web import admin, auth, cases, counter, display, follow, kiosk as kiosk_screen, sse
+    from kiosk.web import admin, appointments, auth, cases, counter, display, follow, kiosk as kiosk_screen, sse
 
     catalogues.ensure_compiled()
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(I18N_DIR)
@@ -391,7 +391,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters.update(digits=digits, bdi=bdi, minutes=minutes, lname=lname, when=when, day=day,
                                  number=number)
 
-    for module in (auth, kiosk_screen, counter, display, admin, sse, cases, follow):
+    for module in (auth, kiosk_screen, counter, display, admin, sse, cases, follow, appointments):
         app.register_blueprint(module.bp)
     app.register_blueprint(ui)
     app.cli.add_command(launch.launch_command)

@@ -1,0 +1,1 @@
+"""Use cases beside kiosk/services.py, one module per feature (they take a `services.Centre`)."""
