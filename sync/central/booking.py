@@ -101,9 +101,10 @@ def _show(template: str, status: int = 200, **context) -> Response:
                  digits=lambda value: locales.digits(value, lang), **context)
 
 
-def _error(lang: str, status: int, message: str, **context) -> Response:
-    """An error page of the booking pages, in the reader's language."""
-    return _show("central/appointments/error.html", status, lang=lang, message=message, **context)
+def _error(lang: str, status: int, error: str) -> Response:
+    """An error page of the booking pages, in the reader's language (`error`: a message key of
+    central/appointments/_messages.html)."""
+    return _show("central/appointments/error.html", status, lang=lang, error=error)
 
 
 def _centre_or_404(conn, code: str):
@@ -191,12 +192,7 @@ def book(centre: str, service: str):
     """Book the chosen time, then show the booking with its code and QR."""
     check_form()
     lang = _lang()
-    _ = _translations(LOCALES[lang]).gettext
     start, phone = request.form.get("start", ""), request.form.get("phone", "").strip()
-    try:
-        day = dt.datetime.fromisoformat(start.replace("Z", "+00:00")).date() if start else None
-    except ValueError:
-        day = None
     try:
         booking.limit("book")
         data = booking.parse_booking({"centre": centre, "service": service, "start": start, "lang": lang,
@@ -204,24 +200,18 @@ def book(centre: str, service: str):
         made = booking.book_now(data)
     except ApiError as exc:
         log.info("booking page refused a booking at %s: %s", centre, exc.code)
-        messages = {
-            "slot_full": _("Sorry, this time was just taken. Please choose another time."),
-            "rate_limited": _("Too many requests. Please wait a minute and try again."),
-            "not_configured": _("Booking is not possible right now. Please try again later."),
-        }
-        if exc.code == "validation_failed" and "phone" in exc.extra.get("fields", {}):
-            message = _("This phone number is not valid. Leave it empty or write it with 7 to 15 digits.")
-        elif exc.code == "validation_failed" and "start" in exc.extra.get("fields", {}):
-            message = _("Please choose one of the free times.")
-        else:
-            message = messages.get(exc.code, _("This booking could not be made. Please try again."))
-        if exc.code in ("not_configured",) or (exc.code == "validation_failed" and "centre" in exc.extra.get("fields", {})):
-            return _error(lang, exc.status, message)
+        fields = exc.extra.get("fields", {})
+        if exc.code == "not_configured" or "centre" in fields:
+            return _error(lang, exc.status, "unavailable" if exc.code == "not_configured" else "not_found")
+        message = ("bad_phone" if "phone" in fields else "bad_start" if "start" in fields or "service" in fields
+                   else exc.code if exc.code in ("slot_full", "rate_limited") else "failed")
         local_day = None
-        if day is not None:
+        try:
             with _central().engine.connect() as conn:
                 settings, _calendar = booking.rules(conn, centre)
             local_day = settings.local_day(dt.datetime.fromisoformat(start.replace("Z", "+00:00")))
+        except ValueError:
+            pass
         return _slots_page(centre, service, local_day, status=exc.status, error=message, chosen=start, phone=phone)
     return redirect(url_for("booking.show", code=made["code"], lang=lang, made=1), 303)
 
@@ -233,24 +223,22 @@ def find():
     lang = _lang()
     code = ap.normalise_code(request.form.get("code", ""))
     if code is None:
-        _ = _translations(LOCALES[lang]).gettext
-        return _error(lang, 404, _("No booking has this code. Check the code and try again."))
+        return _error(lang, 404, "not_found")
     return redirect(url_for("booking.show", code=code, lang=lang), 303)
 
 
 def _booking_page(code: str, *, status: int = 200, notice: str | None = None, error: str | None = None) -> Response:
     """One booking: its code, QR, centre, service, day and time, and the cancel button."""
     lang = _lang()
-    _ = _translations(LOCALES[lang]).gettext
     try:
         booking.limit("lookup")
     except ApiError:
-        return _error(lang, 429, _("Too many requests. Please wait a minute and try again."))
+        return _error(lang, 429, "rate_limited")
     central = _central()
     with central.engine.connect() as conn:
         row = booking.find(conn, code)
         if row is None:
-            return _error(lang, 404, _("No booking has this code. Check the code and try again."))
+            return _error(lang, 404, "not_found")
         centre = _centre_or_404(conn, row.centre)
         settings, _calendar = booking.rules(conn, row.centre)
         name = name_in(booking.service_names(conn, row.centre).get(row.service), lang, row.service)
@@ -259,18 +247,13 @@ def _booking_page(code: str, *, status: int = 200, notice: str | None = None, er
     return _show("central/appointments/booking.html", status, lang=lang, booking=row, centre=centre, service_name=name,
                  day_label=day_text(row.start_at), start_label=time(row.start_at), end_label=time(row.end_at),
                  opens_label=time(window.opens_at), qr=qr_svg(row.qr), notice=notice, error=error,
-                 can_cancel=row.state == "booked" and central.clock.now() < row.start_at,
-                 made=bool(request.args.get("made")))
+                 can_cancel=row.state == "booked" and central.clock.now() < row.start_at)
 
 
 @bp.get("/appointment/<code>")
 def show(code: str):
     """A booking by its code."""
-    lang = _lang()
-    _ = _translations(LOCALES[lang]).gettext
-    notice = _("Your appointment is booked. Keep the code or the QR code: you need one of them at the centre.") \
-        if request.args.get("made") else None
-    return _booking_page(code, notice=notice)
+    return _booking_page(code, notice="booked" if request.args.get("made") else None)
 
 
 @bp.post("/appointment/<code>/cancel")
@@ -278,20 +261,16 @@ def cancel(code: str):
     """Cancel a booking with its code."""
     check_form()
     lang = _lang()
-    _ = _translations(LOCALES[lang]).gettext
     central = _central()
     try:
         booking.limit("cancel")
         with central.engine.begin() as conn:
             booking.cancel(conn, code, central.clock.now())
     except ApiError as exc:
-        if exc.code == "not_found":
-            return _error(lang, 404, _("No booking has this code. Check the code and try again."))
-        if exc.code == "rate_limited":
-            return _error(lang, 429, _("Too many requests. Please wait a minute and try again."))
-        return _booking_page(code, status=exc.status, error=_("The time of this appointment has come: it can no "
-                                                             "longer be cancelled."))
-    return _booking_page(code, notice=_("Your appointment is cancelled. Its time is free for someone else."))
+        if exc.code in ("not_found", "rate_limited"):
+            return _error(lang, exc.status, exc.code)
+        return _booking_page(code, status=exc.status, error="too_late")
+    return _booking_page(code, notice="cancelled")
 
 
 @bp.get("/A")
