@@ -352,7 +352,7 @@ class Agent:
             if commit.get("o") == protocol.ORIGIN_CENTRAL:
                 changes = []  # configuration applied from central: never echo it back
             else:
-                changes = [c for c in commit.get("c", []) if isinstance(c, dict) and c.get("t") in protocol.PUSH_TABLES]
+                changes = [_wire(c) for c in commit.get("c", []) if isinstance(c, dict) and c.get("t") in protocol.PUSH_TABLES]
             wire.append({"s": commit["s"], "at": commit.get("at", ""), "h": commit.get("h", ""), "c": changes})
         return {"v": protocol.VERSION, "device_id": self.credential.device_id, "from_seq": from_seq,
                 "to_seq": commits[-1]["s"], "head_seq": head_seq,
@@ -477,6 +477,13 @@ class Agent:
             return
         midpoint = sent_at + (received_at - sent_at) / 2
         self.state["clock_offset_s"] = round((server - midpoint).total_seconds(), 3)
+
+
+def _wire(change: dict) -> dict:
+    """A journal change as central reads it: a dropped table is, for central, an emptied one."""
+    if change.get("o") == "drop":
+        return {"t": change["t"], "o": "clear", "k": None, "d": None}
+    return change
 
 
 class _Retry(Exception):

@@ -62,16 +62,6 @@ _LOOKALIKES = str.maketrans({"I": "1", "L": "1", "O": "0"})
 _SEPARATORS = re.compile(r"[\s\-_.\u200e\u200f\u2066-\u2069]+")
 
 
-def N_(message: str) -> str:
-    """Mark a message for extraction; it is translated where it is shown."""
-    return message
-
-
-# The reminder text message, in the booking's language (sync/central/reminders.py).
-REMINDER_TEXT = N_("Reminder: your appointment at %(centre)s is on %(date)s at %(time)s. Code %(code)s. "
-                   "Scan or type the code at the kiosk when you arrive.")
-
-
 class BookingError(ValueError):
     """A booking code or QR that cannot be accepted; `reason` is a stable code screens translate."""
 

@@ -1,6 +1,6 @@
 """Extract, update, compile and check the gettext catalogues (ar = ar_IQ, ckb, en).
 
-    .venv/bin/python -m kiosk.i18n.catalogues update    # extract from kiosk/ and templates/, merge into the .po files
+    .venv/bin/python -m kiosk.i18n.catalogues update    # extract (babel.cfg: kiosk/, sync/central/, templates/), merge into the .po files
     .venv/bin/python -m kiosk.i18n.catalogues compile   # write the .mo files (the app also does this at start-up)
     .venv/bin/python -m kiosk.i18n.catalogues check     # list messages without a translation (exit 1 if any)
 
@@ -48,11 +48,12 @@ def mo_path(lang: str) -> Path:
 
 
 def extract() -> Catalog:
-    """Every translatable message in kiosk/ (Python) and templates/ (Jinja), as a template catalogue."""
+    """Every translatable message of the folders babel.cfg names (the kiosk's and central's Python,
+    the templates), as a template catalogue."""
     with open(I18N_DIR / "babel.cfg", encoding="utf-8") as fh:
         method_map, options_map = parse_mapping_cfg(fh)
     template = Catalog(project="kiosk", charset="utf-8")
-    for top in ("kiosk", "templates"):
+    for top in dict.fromkeys(pattern.split("/", 1)[0] for pattern, _method in method_map):
         prefixed = [(pattern[len(top) + 1:], method) for pattern, method in method_map
                     if pattern.startswith(top + "/")]
         options = {pattern[len(top) + 1:]: opts for pattern, opts in options_map.items()

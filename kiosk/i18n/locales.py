@@ -82,11 +82,3 @@ def isolate(text: str) -> str:
     """Left-to-right text (a web address, a code) kept in one piece and in place inside a
     right-to-left sentence: Unicode's left-to-right isolate around it."""
     return "\u2066" + text + "\u2069"
-
-
-def date_words(lang: str) -> dict:
-    """What a browser needs to write dates as `format_date` does, where its own data is missing
-    (Chromium has no Sorani month names and writes "2026 M12 4"): the month names and the order."""
-    months = Locale.parse(LOCALES[lang]).months["format"]["wide"]
-    pattern = {"ar": "{d} {m} {y}", "ckb": "{d}ی {m}ی {y}", "en": "{d} {m} {y}"}[lang]
-    return {"months": [months[n] for n in range(1, 13)], "pattern": pattern, "comma": LIST_COMMA[lang]}

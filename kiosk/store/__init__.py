@@ -5,7 +5,6 @@ transactions, compaction. Readers get copies, so no caller can change stored sta
 """
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -15,7 +14,7 @@ from typing import Callable, Iterable
 from kiosk.clock import SystemClock, iso
 from kiosk.ids import new_ulid
 from kiosk.store.journal import (KioskDB, JournalStorage, StoreCorrupt, StoreError, StoreFailed,
-                                 StoreLocked, private_dir, write_atomic)
+                                 StoreLocked, clone, private_dir, write_atomic)
 
 log = logging.getLogger(__name__)
 
@@ -88,17 +87,17 @@ class Store:
         """A copy of one document, or None."""
         with self.storage.lock:
             doc = self.storage.tables.get(table, {}).get(key)
-            return copy.deepcopy(doc) if doc is not None else None
+            return clone(doc) if doc is not None else None
 
     def all(self, table: str) -> list[dict]:
         """Copies of every document of a table."""
         with self.storage.lock:
-            return copy.deepcopy(list(self.storage.tables.get(table, {}).values()))
+            return [clone(d) for d in self.storage.tables.get(table, {}).values()]
 
     def find(self, table: str, predicate: Callable[[dict], bool]) -> list[dict]:
         """Copies of the documents for which `predicate` is true."""
         with self.storage.lock:
-            return [copy.deepcopy(d) for d in self.storage.tables.get(table, {}).values() if predicate(d)]
+            return [clone(d) for d in self.storage.tables.get(table, {}).values() if predicate(d)]
 
     def count(self, table: str) -> int:
         """Number of documents in a table."""
@@ -106,12 +105,12 @@ class Store:
             return len(self.storage.tables.get(table, {}))
 
     def put(self, table: str, doc: dict) -> None:
-        """Insert or replace the document whose key is doc["id"]."""
+        """Insert or replace the document whose key is doc["id"] (the store keeps its own copy; a
+        value JSON cannot hold raises TypeError and stores nothing)."""
         key = doc.get("id")
         if not isinstance(key, str) or not key:
             raise ValueError(f"a {table} document needs a non-empty string id")
-        stored = copy.deepcopy(doc)
-        self.db.table(table)._update_table(lambda t: t.__setitem__(key, stored))
+        self.db.table(table)._update_table(lambda t: t.__setitem__(key, doc))
 
     def put_many(self, table: str, docs: Iterable[dict]) -> None:
         """Insert or replace several documents in one commit."""
@@ -124,11 +123,11 @@ class Store:
         with self.storage.lock:
             if key not in self.storage.tables.get(table, {}):
                 return False
-            self.db.table(table)._update_table(lambda t: t.pop(key))
+            self.db.table(table)._update_table(lambda t: t.__delitem__(key))
             return True
 
     def compact(self) -> dict:
-        """Write a snapshot and trim the journal (safe while serving)."""
+        """Write a snapshot and trim the journal (safe while serving: writers do not wait for it)."""
         return self.storage.compact()
 
     def close(self) -> None:

@@ -7,28 +7,39 @@ Layout of a store directory:
     journal/<seq:012d>.jsonl  append-only segments, one line per commit:
                               <crc32 hex> {"s": seq, "at": ..., "h": hlc, "o": origin?, "c": [changes]}
 
-A change is {"t": table, "o": "put"|"del"|"clear", "k": key, "d": document}. The in-memory TinyDB
-is rebuilt at start-up from the snapshot plus the journal; a torn last line (power cut mid-write)
-is cut off, anything else that does not parse is reported as corruption rather than skipped.
-The journal doubles as the sync change log (kiosk.store.feed), so segments are deleted only once
-compacted into the snapshot *and* acknowledged by the central server.
+A change is {"t": table, "o": "put"|"del"|"clear"|"drop", "k": key, "d": document}: "clear"
+empties a table (which goes on existing), "drop" removes it. The in-memory TinyDB is rebuilt at
+start-up from the snapshot plus the journal; a torn last line (power cut mid-write) is cut off,
+anything else that does not parse is reported as corruption rather than skipped. The journal
+doubles as the sync change log (kiosk.store.feed), so segments are deleted only once compacted
+into the snapshot *and* acknowledged by the central server.
+
+Documents in memory are exactly what the journal holds: each written document is encoded once for
+its journal line and the stored object is decoded from that text, so no caller shares an object
+with the store, and a stored document is never changed in place (a write replaces it). That is
+what lets a snapshot be written without the lock: `compact()` freezes the tables as they are
+(writes go to an overlay meanwhile), serialises the frozen ones without the lock, and
+folds the overlay back in.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import logging
 import os
 import re
 import threading
+import time
 import zlib
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Callable, Iterator
 
 from tinydb import TinyDB
 from tinydb.storages import Storage
-from tinydb.table import Table
+from tinydb.table import Document, Table
 
 from kiosk.clock import SystemClock, iso
 from kiosk.ids import new_ulid
@@ -39,7 +50,8 @@ FORMAT = 1
 SNAPSHOT = "snapshot.json"
 JOURNAL = "journal"
 LOCK = "LOCK"
-_MISSING = object()
+_MISSING = object()   # "no document (or table) here": an undo record that removes it
+_GONE = object()      # an overlay's tombstone for a document deleted while a snapshot is written
 _SEQ_PREFIX = re.compile(rb'\{"s":(\d+),')
 
 
@@ -61,10 +73,19 @@ class StoreFailed(StoreError):
 
 # -- line format ---------------------------------------------------------------------------------
 
-def encode_commit(commit: dict) -> bytes:
-    """One journal line: CRC32 of the JSON bytes, a space, the JSON, a newline."""
-    body = json.dumps(commit, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+# Compact UTF-8 JSON; NaN and infinities are refused (they are not JSON, and central must read it).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_encode = _ENCODER.encode
+
+
+def frame(body: bytes) -> bytes:
+    """One journal line around JSON bytes: CRC32 in hex, a space, the JSON, a newline."""
     return b"%08x " % zlib.crc32(body) + body + b"\n"
+
+
+def encode_commit(commit: dict) -> bytes:
+    """One journal line for a commit given as a dict."""
+    return frame(_encode(commit).encode("utf-8"))
 
 
 def decode_commit(line: bytes) -> dict | None:
@@ -141,21 +162,140 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     fsync_dir(path.parent)
 
 
+# -- documents -----------------------------------------------------------------------------------
+
+def clone(value):
+    """A deep copy of JSON data (dicts, lists and scalars): what readers get instead of stored objects."""
+    kind = type(value)
+    if kind is dict:
+        return {key: clone(item) for key, item in value.items()}
+    if kind is list:
+        return [clone(item) for item in value]
+    return value
+
+
+def _same(a, b) -> bool:
+    """Equal as JSON: like ==, but 1, 1.0 and True differ (an update that changes only a type is a change)."""
+    kind = type(a)
+    if kind is not type(b):
+        return False
+    if kind is dict:
+        return len(a) == len(b) and all(key in b and _same(item, b[key]) for key, item in a.items())
+    if kind is list:
+        return len(a) == len(b) and all(map(_same, a, b))
+    return a == b
+
+
+def doc_key(doc_id) -> str:
+    """A document id as stored: ids are strings (ULIDs), and an integer id given by a caller is kept
+    as its decimal string, the way TinyDB's own JSON file keeps it, so `get(doc_id=12)` finds it."""
+    if type(doc_id) is str:
+        return doc_id
+    if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+        return str(doc_id)
+    raise TypeError(f"a document id is a string or an integer, not {type(doc_id).__name__}")
+
+
+def _change(table: str, op: str, key: str | None = None, doc_json: str = "null") -> str:
+    """One change of a commit, as JSON text (a document arrives already encoded)."""
+    return '{"t":%s,"o":"%s","k":%s,"d":%s}' % (_encode(table), op, _encode(key), doc_json)
+
+
+class _Overlay(MutableMapping):
+    """A table while a snapshot of it is being written: `base` is frozen for the snapshot writer,
+    changes land in `changes` (a document, or _GONE) until `fold()` moves them back in."""
+
+    def __init__(self, base: dict):
+        """Freeze `base`: from now on nobody changes it until `fold()`."""
+        self.base = base
+        self.changes: dict[str, object] = {}
+        self.size = len(base)
+
+    def __getitem__(self, key):
+        """The document, wherever it lives now."""
+        value = self.changes.get(key, _MISSING)
+        if value is _MISSING:
+            return self.base[key]
+        if value is _GONE:
+            raise KeyError(key)
+        return value
+
+    def get(self, key, default=None):
+        """The document or `default` (the common read path, kept short)."""
+        value = self.changes.get(key, _MISSING)
+        if value is _MISSING:
+            return self.base.get(key, default)
+        return default if value is _GONE else value
+
+    def __contains__(self, key):
+        """Whether a document with this id exists now."""
+        value = self.changes.get(key, _MISSING)
+        return key in self.base if value is _MISSING else value is not _GONE
+
+    def __setitem__(self, key, value):
+        """Insert or replace a document."""
+        if key not in self:
+            self.size += 1
+        self.changes[key] = value
+
+    def __delitem__(self, key):
+        """Remove a document."""
+        if key not in self:
+            raise KeyError(key)
+        self.size -= 1
+        self.changes[key] = _GONE
+
+    def __iter__(self):
+        """Ids in table order: the frozen ones first, then those added since."""
+        changes, base = self.changes, self.base
+        for key in base:
+            if changes.get(key) is not _GONE:
+                yield key
+        for key, value in list(changes.items()):
+            if value is not _GONE and key not in base:
+                yield key
+
+    def __len__(self):
+        """Number of documents now."""
+        return self.size
+
+    def fold(self, limit: int) -> bool:
+        """Move up to `limit` of the oldest changes into the base (the snapshot writer is done with
+        it); True once none are left. The overlay reads the same before and after."""
+        changes, base = self.changes, self.base
+        for key in list(itertools.islice(changes, limit)):
+            value = changes.pop(key)
+            if value is _GONE:
+                base.pop(key, None)
+            else:
+                base[key] = value
+        return not changes
+
+
 # -- storage -------------------------------------------------------------------------------------
 
 class _Pending:
-    """Changes and undo records of the commit being built."""
+    """Changes (JSON text) and undo records of the commit being built."""
 
     def __init__(self, origin: str | None):
         """Start an empty commit."""
         self.origin = origin
-        self.changes: list[dict] = []
+        self.changes: list[str] = []
         self.undo: list[tuple[str, str | None, object]] = []
         self.on_rollback: list[Callable[[], None]] = []
 
 
 class JournalStorage(Storage):
     """A TinyDB storage that keeps tables in memory and makes each commit durable in a journal."""
+
+    #: documents per encoded chunk of a snapshot: each chunk holds the interpreter for well under a
+    #: millisecond, so request threads get their turn while a large snapshot is written
+    snapshot_chunk = 256
+    #: bytes of snapshot written between flushes to disk: a journal fsync that comes meanwhile
+    #: waits behind at most this much (one flush of a 115 MB snapshot at the end held them ~50 ms)
+    snapshot_flush_bytes = 1 << 20
+    #: changes made during a snapshot folded back per turn of the lock
+    fold_batch = 1024
 
     def __init__(self, directory: str | os.PathLike, *, clock=None, fsync: bool = True,
                  acked_seq: Callable[[], int] | None = None):
@@ -166,9 +306,10 @@ class JournalStorage(Storage):
         self.fsync = fsync
         self.acked_seq = acked_seq or (lambda: 0)
         self.lock = threading.RLock()
-        self.tables: dict[str, dict[str, dict]] = {}
+        self.tables: dict[str, MutableMapping] = {}
         self.seq = 0
         self.snapshot_seq = 0
+        self.version = 0          # bumped on every change of memory: query caches compare it
         self.failed: str | None = None
         self._hlc = (0, 0)
         self._pending: _Pending | None = None
@@ -176,6 +317,8 @@ class JournalStorage(Storage):
         self._fd: int | None = None
         self._segment_first = 0
         self._lock_fd: int | None = None
+        self._compacting = threading.Lock()
+        self._closing = False
         private_dir(self.journal_dir)
         self._take_lock()
         try:
@@ -195,8 +338,8 @@ class JournalStorage(Storage):
         raise TypeError("JournalStorage is written through JournalTable (use KioskDB), not whole-file writes")
 
     def close(self):
-        """Close the journal and release the writer's lock."""
-        with self.lock:
+        """Close the journal and release the writer's lock (a snapshot being written is abandoned)."""
+        with self._compaction_turn(stop_running=True), self.lock:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
@@ -295,8 +438,11 @@ class JournalStorage(Storage):
     def _apply(self, changes: list[dict]) -> None:
         """Apply replayed changes to the in-memory tables."""
         for change in changes:
-            table = self.tables.setdefault(change["t"], {})
             op = change["o"]
+            if op == "drop":
+                self.tables.pop(change["t"], None)
+                continue
+            table = self.tables.setdefault(change["t"], {})
             if op == "put":
                 table[change["k"]] = change["d"]
             elif op == "del":
@@ -357,8 +503,13 @@ class JournalStorage(Storage):
             if self._pending is not None:
                 self._pending.on_rollback.append(callback)
 
-    def record(self, changes: list[dict], undo: list[tuple[str, str | None, object]]) -> None:
-        """Called by JournalTable after changing memory: commit now, or add to the open transaction."""
+    def record(self, changes: list[str], undo: list[tuple[str, str | None, object]]) -> None:
+        """Called after memory has changed: commit now, or add to the open transaction.
+
+        `changes` are JSON texts made by `_change`; `undo` entries are (table, id, old document)
+        or, for a whole table, (table, None, old table), with _MISSING for "was not there".
+        """
+        self.version += 1
         if self._pending is not None:
             self._pending.changes.extend(changes)
             self._pending.undo.extend(undo)
@@ -371,19 +522,28 @@ class JournalStorage(Storage):
             self._rollback(undo)
             raise
 
+    def drop(self, names: list[str] | None = None) -> None:
+        """Remove tables (every table when `names` is None), durably, like any other change."""
+        with self.lock:
+            names = list(self.tables) if names is None else [n for n in names if n in self.tables]
+            if not names:
+                return
+            undo = [(name, None, self.tables.pop(name)) for name in names]
+            self.record([_change(name, "drop") for name in names], undo)
+
     def _commit(self, pending: _Pending) -> None:
         """Write one commit line and fsync it; on failure leave the file as it was."""
         if self.failed:
             raise StoreFailed(f"the store stopped accepting writes after an earlier failure: {self.failed}")
+        if self._fd is None:
+            raise StoreError(f"the store in {self.directory} is closed")
         now = self.clock.now()
         hlc = _next_hlc(self._hlc, int(now.timestamp() * 1000))
-        commit = {"s": self.seq + 1, "at": iso(now), "h": _format_hlc(hlc), "c": pending.changes}
-        if pending.origin:
-            commit["o"] = pending.origin
-        try:
-            line = encode_commit(commit)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"a document cannot be stored as JSON: {exc}") from exc
+        # the same bytes encode_commit() makes of {"s", "at", "h", "c", "o"}, from pre-encoded changes
+        body = '{"s":%d,"at":%s,"h":"%s","c":[%s]%s}' % (
+            self.seq + 1, _encode(iso(now)), _format_hlc(hlc), ",".join(pending.changes),
+            ',"o":' + _encode(pending.origin) if pending.origin else "")
+        line = frame(body.encode("utf-8"))
         offset = os.lseek(self._fd, 0, os.SEEK_END)
         try:
             written = os.write(self._fd, line)
@@ -404,12 +564,16 @@ class JournalStorage(Storage):
 
     def _rollback(self, undo: list[tuple[str, str | None, object]]) -> None:
         """Put memory back as it was before a commit that did not reach the disk."""
+        self.version += 1
         for table_name, key, old in reversed(undo):
-            table = self.tables.setdefault(table_name, {})
             if key is None:
-                table.clear()
-                table.update(old)
-            elif old is _MISSING:
+                if old is _MISSING:
+                    self.tables.pop(table_name, None)
+                else:
+                    self.tables[table_name] = old
+                continue
+            table = self.tables.setdefault(table_name, {})
+            if old is _MISSING:
                 table.pop(key, None)
             else:
                 table[key] = old
@@ -426,31 +590,161 @@ class JournalStorage(Storage):
     # -- compaction ------------------------------------------------------------------------------
 
     def compact(self) -> dict:
-        """Write a new snapshot atomically, start a new segment, drop segments no one needs."""
-        with self.lock:
-            if self._pending is not None:
-                raise StoreError("cannot compact inside a transaction")
-            snapshot = {"format": FORMAT, "seq": self.seq, "hlc": list(self._hlc),
-                        "written_at": iso(self.clock.now()), "tables": self.tables}
-            data = json.dumps(snapshot, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-            write_atomic(self.directory / SNAPSHOT, data)
-            self.snapshot_seq = self.seq
-            if self._fd is not None:
-                os.close(self._fd)
-            self._segment_first = self.seq + 1
-            path = self.journal_dir / segment_name(self._segment_first)
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        """Write a new snapshot atomically, start a new segment, drop segments no one needs.
+
+        Writers wait only while the tables are frozen and a new segment is opened (constant time),
+        and while the changes made during the snapshot are folded back (time proportional to them):
+        the snapshot itself is serialised without the lock, from the frozen tables.
+        """
+        with self._compaction_turn():
+            with self.lock:
+                started = time.perf_counter()
+                if self._pending is not None:
+                    raise StoreError("cannot compact inside a transaction")
+                if self._fd is None:
+                    raise StoreError(f"the store in {self.directory} is closed")
+                seq, hlc = self.seq, self._hlc
+                frozen = []
+                for name, table in self.tables.items():
+                    if isinstance(table, _Overlay):  # left by a compaction interrupted while folding
+                        table.fold(len(table.changes))
+                        table = table.base
+                    frozen.append((name, table))
+                # commits after `seq` go to a segment of their own: the snapshot covers the others
+                self._start_segment(seq + 1)
+                overlays = []
+                for name, table in frozen:
+                    self.tables[name] = overlay = _Overlay(table)
+                    overlays.append((name, overlay))
+                paused = [time.perf_counter() - started]
+            try:
+                size = self._write_snapshot(frozen, seq, hlc)
+            finally:
+                self._fold(overlays, paused)
+            self.snapshot_seq = seq
+            removed = self._trim(min(seq, self.acked_seq()))
+            return {"seq": seq, "snapshot_bytes": size, "segments_removed": removed, "paused_s": max(paused)}
+
+    @contextlib.contextmanager
+    def _compaction_turn(self, *, stop_running: bool = False) -> Iterator[None]:
+        """Hold the compaction slot, waiting for a running compaction (asking it to stop first with
+        `stop_running`). A compaction takes the store lock again and again while it holds the slot,
+        so a thread that already holds the store lock is told instead of waiting for ever."""
+        if not self._compacting.acquire(blocking=False):
+            if self.lock._is_owned():
+                raise StoreError("a compaction is running: wait for it outside the store lock")
+            if stop_running:
+                self._closing = True
+            self._compacting.acquire()
+        try:
+            yield
+        finally:
+            self._compacting.release()
+
+    def _fold(self, overlays: list[tuple[str, _Overlay]], paused: list[float]) -> None:
+        """Fold the changes made during a snapshot back into the tables, a batch per lock turn, and
+        put the plain tables back (a table replaced meanwhile, by a clear or a drop, stays replaced)."""
+        for name, overlay in overlays:
+            done = False
+            while not done:
+                with self.lock:
+                    started = time.perf_counter()
+                    done = overlay.fold(self.fold_batch)
+                    if done and self.tables.get(name) is overlay:
+                        self.tables[name] = overlay.base
+                    paused.append(time.perf_counter() - started)
+
+    def _start_segment(self, first: int) -> None:
+        """Append from now on to the segment whose first commit will be `first`."""
+        fd = os.open(self.journal_dir / segment_name(first), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
             fsync_dir(self.journal_dir)
-            keep_after = min(self.snapshot_seq, self.acked_seq())
-            removed = 0
-            segments = list_segments(self.journal_dir)
-            for (first, seg_path), (next_first, _) in zip(segments, segments[1:]):
-                if next_first - 1 <= keep_after:
-                    seg_path.unlink()
-                    removed += 1
-            if removed:
-                fsync_dir(self.journal_dir)
-            return {"seq": self.seq, "snapshot_bytes": len(data), "segments_removed": removed}
+        except BaseException:
+            os.close(fd)
+            raise
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd, self._segment_first = fd, first
+
+    def _write_snapshot(self, frozen: list[tuple[str, dict]], seq: int, hlc: tuple[int, int]) -> int:
+        """Serialise frozen tables into snapshot.json (temp file, fsync, rename, fsync dir); its size."""
+        path = self.directory / SNAPSHOT
+        tmp = path.with_name(SNAPSHOT + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        out = _SnapshotFile(fd, self.snapshot_flush_bytes)
+        try:
+            out.write('{"format":%d,"seq":%d,"hlc":[%d,%d],"written_at":%s,"tables":{'
+                      % (FORMAT, seq, hlc[0], hlc[1], _encode(iso(self.clock.now()))))
+            for index, (name, table) in enumerate(frozen):
+                out.write(("," if index else "") + _encode(name) + ":{")
+                items = iter(table.items())
+                separator = ""
+                while True:
+                    if self._closing:
+                        raise StoreError("the store was closed while a snapshot was written; the previous one stays")
+                    chunk = dict(itertools.islice(items, self.snapshot_chunk))
+                    if not chunk:
+                        break
+                    out.write(separator + _encode(chunk)[1:-1])
+                    separator = ","
+                    os.sched_yield()  # hand the interpreter to a waiting request between chunks
+                out.write("}")
+            out.write("}}")
+            out.finish()
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        os.replace(tmp, path)
+        fsync_dir(self.directory)
+        return out.size
+
+    def _trim(self, keep_after: int) -> int:
+        """Delete segments whose every commit is in the snapshot and acknowledged by central."""
+        removed = 0
+        segments = list_segments(self.journal_dir)
+        for (first, seg_path), (next_first, _) in zip(segments, segments[1:]):
+            if next_first - 1 <= keep_after:
+                seg_path.unlink()
+                removed += 1
+        if removed:
+            fsync_dir(self.journal_dir)
+        return removed
+
+
+class _SnapshotFile:
+    """Buffered writes of a snapshot, flushed to disk a megabyte at a time."""
+
+    def __init__(self, fd: int, flush_bytes: int):
+        """Write to `fd`, flushing to disk every `flush_bytes`."""
+        self.fd = fd
+        self.flush_bytes = flush_bytes
+        self.parts: list[bytes] = []
+        self.buffered = 0
+        self.size = 0
+
+    def write(self, text: str) -> None:
+        """Append text (UTF-8)."""
+        data = text.encode("utf-8")
+        self.parts.append(data)
+        self.buffered += len(data)
+        if self.buffered >= self.flush_bytes:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Write the buffer out and flush it to disk."""
+        view = memoryview(b"".join(self.parts))
+        self.parts, self.buffered = [], 0
+        self.size += len(view)
+        while view:
+            view = view[os.write(self.fd, view):]
+        os.fdatasync(self.fd)
+
+    def finish(self) -> None:
+        """Write what is left and make the whole file durable."""
+        self._drain()
+        os.fsync(self.fd)
 
 
 def _check_order(path: Path, first: int, expected: int | None, seq: int) -> None:
@@ -485,63 +779,77 @@ def _parse_hlc(text: object, default: tuple[int, int]) -> tuple[int, int]:
 # -- TinyDB table --------------------------------------------------------------------------------
 
 class _Recorder:
-    """The dict TinyDB's updaters see: it records which documents they set, change or delete."""
+    """The dict TinyDB's updaters see: it hands out private copies of documents and, when the
+    updater is done, works out which documents it set, changed (in place or not) or deleted."""
 
-    def __init__(self, name: str, live: dict):
-        """Wrap the live table `live` of table `name`."""
+    def __init__(self, tables: dict, name: str):
+        """Prepare an update of table `name` of the live `tables`."""
+        self.tables = tables
         self.name = name
-        self.live = live
-        self.originals: dict[str, object] = {}
-        self.touched: set[str] = set()
-        self.cleared: dict | None = None
+        self.existed = name in tables
+        self.live = tables[name] if self.existed else {}
+        self.before: dict[str, object] = {}   # id -> stored document before the update, or _MISSING
+        self.cleared: object = None           # the whole table before a clear(), or _MISSING
 
-    def _remember(self, key):
-        """Keep the document as it was before this update, once."""
-        if key not in self.originals:
-            self.originals[key] = self.live.get(key, _MISSING)
+    def _remember(self, key: str) -> None:
+        """Keep the stored document as it was before this update, once."""
+        if key not in self.before:
+            self.before[key] = self.live.get(key, _MISSING)
 
     def __getitem__(self, key):
-        """Hand out a private copy so in-place edits are seen and can be undone."""
-        doc = self.live[key]
-        if key not in self.originals:
-            self.originals[key] = doc
-            doc = _TrackedDoc(doc, lambda k=key: self.touched.add(k))
-            self.live[key] = doc
-        return doc
+        """A private copy the updater may change in place; the stored document stays untouched."""
+        key = doc_key(key)
+        if key not in self.before:
+            stored = self.live[key]
+            self.before[key] = stored
+            self.live[key] = clone(stored)
+        return self.live[key]
+
+    def get(self, key, default=None):
+        """A document (a private copy) or `default`."""
+        return self[key] if key in self else default
 
     def __setitem__(self, key, value):
         """Insert or replace a document."""
+        key = doc_key(key)
         self._remember(key)
-        self.touched.add(key)
         self.live[key] = value
 
     def __delitem__(self, key):
         """Remove a document."""
+        key = doc_key(key)
         self._remember(key)
-        self.touched.add(key)
         del self.live[key]
 
     def pop(self, key, *default):
-        """Remove a document and return it."""
-        if key in self.live:
-            self._remember(key)
-            self.touched.add(key)
-        return self.live.pop(key, *default)
+        """Remove a document and return (a copy of) it."""
+        key = doc_key(key)
+        if key not in self.live:
+            if default:
+                return default[0]
+            raise KeyError(key)
+        self._remember(key)
+        return clone(self.live.pop(key))
 
     def clear(self):
-        """Remove every document."""
+        """Remove every document: the table is replaced by an empty one when the update is done."""
         if self.cleared is None:
-            self.cleared = dict(self.live)
-        self.originals.clear()
-        self.touched.clear()
-        self.live.clear()
+            self._restore()
+            self.cleared = self.live if self.existed else _MISSING
+            self.live = {}
+            self.before.clear()
+        else:
+            self.live.clear()
 
     def __contains__(self, key):
-        """Membership by document id."""
-        return key in self.live
+        """Membership by document id (an id of another type is simply absent)."""
+        try:
+            return doc_key(key) in self.live
+        except TypeError:
+            return False
 
     def __iter__(self):
-        """Document ids."""
+        """Document ids (a copy: updaters may change the table while iterating)."""
         return iter(list(self.live))
 
     def __len__(self):
@@ -550,89 +858,149 @@ class _Recorder:
 
     def keys(self):
         """Document ids (a list: updaters may change the table while iterating)."""
-        return list(self.live.keys())
+        return list(self.live)
 
     def items(self):
-        """(id, document) pairs."""
-        return [(k, self[k]) for k in list(self.live)]
+        """(id, private copy) pairs."""
+        return [(key, self[key]) for key in list(self.live)]
 
     def values(self):
-        """Documents."""
-        return [self[k] for k in list(self.live)]
+        """Private copies of the documents."""
+        return [self[key] for key in list(self.live)]
 
-    def get(self, key, default=None):
-        """A document or `default`."""
-        return self[key] if key in self.live else default
-
-    def finish(self) -> tuple[list[dict], list[tuple[str, str | None, object]]]:
-        """Turn what the updater did into journal changes plus undo records."""
-        changes, undo = [], []
-        if self.cleared is not None:
-            changes.append({"t": self.name, "o": "clear", "k": None, "d": None})
-            undo.append((self.name, None, self.cleared))
-        for key, original in self.originals.items():
-            if key not in self.touched:
-                if key in self.live:
-                    self.live[key] = original  # only read: put the untouched original back
-                continue
-            if key in self.live:
-                doc = dict(self.live[key])
-                self.live[key] = doc
-                changes.append({"t": self.name, "o": "put", "k": key, "d": doc})
-            else:
-                changes.append({"t": self.name, "o": "del", "k": key, "d": None})
-            undo.append((self.name, key, original))
-        return changes, undo
-
-    def undo_now(self) -> None:
-        """Restore memory after an updater raised."""
-        for key, original in self.originals.items():
-            if original is _MISSING:
+    def _restore(self) -> None:
+        """Put back what this update changed so far in the installed table."""
+        for key, old in self.before.items():
+            if old is _MISSING:
                 self.live.pop(key, None)
             else:
-                self.live[key] = original
+                self.live[key] = old
+
+    def undo_now(self) -> None:
+        """Restore memory after the updater (or encoding its result) raised."""
+        if self.cleared is None and self.existed:
+            self._restore()
+
+    def finish(self) -> tuple[list[str], list[tuple[str, str | None, object]]]:
+        """Turn what the updater did into journal changes plus undo records, and store the results.
+
+        Every written document is encoded here, before memory is final: a value JSON cannot hold
+        raises TypeError (ValueError for NaN) like TinyDB's JSON storage, and nothing is stored.
+        The stored object is decoded from that same text, so it shares nothing with the caller
+        and is exactly what a restart will read back.
+        """
+        name, table = self.name, self.live
         if self.cleared is not None:
-            self.live.clear()
-            self.live.update(self.cleared)
+            written, deleted, kept = list(table.items()), [], []
+        else:
+            written, deleted, kept = [], [], []
+            for key, old in self.before.items():
+                now = table.get(key, _MISSING)
+                if now is _MISSING:
+                    if old is not _MISSING:
+                        deleted.append(key)
+                elif old is not _MISSING and _same(now, old):
+                    kept.append((key, old))
+                else:
+                    written.append((key, now))
+        encoded = [(key, _encode(doc)) for key, doc in written]
+        changes, undo = [], []
+        if self.cleared is not None:
+            changes.append(_change(name, "clear"))
+            undo.append((name, None, self.cleared))
+        elif not self.existed:
+            undo.append((name, None, _MISSING))
+        for key, old in kept:
+            table[key] = old
+        for key, text in encoded:
+            table[key] = json.loads(text)
+            changes.append(_change(name, "put", key, text))
+            if self.cleared is None:
+                undo.append((name, key, self.before[key]))
+        for key in deleted:
+            changes.append(_change(name, "del", key))
+            undo.append((name, key, self.before[key]))
+        if self.cleared is not None or not self.existed:
+            self.tables[name] = table
+            if not changes:
+                changes.append(_change(name, "clear"))  # a new, empty table: TinyDB keeps it too
+        return changes, undo
 
 
-class _TrackedDoc(dict):
-    """A copy of a document that reports in-place changes (TinyDB's update operations use these)."""
+def _private(doc: Document) -> Document:
+    """A document the caller may change freely: nothing in it is shared with the store."""
+    return Document({key: clone(value) for key, value in doc.items()}, doc.doc_id)
 
-    def __init__(self, original: dict, on_change: Callable[[], None]):
-        """Copy `original` one level deep so nested lists can be changed without touching it."""
-        super().__init__((k, v.copy() if isinstance(v, (list, dict)) else v) for k, v in original.items())
-        self._on_change = on_change
 
-    def __setitem__(self, key, value):
-        """Set a field."""
-        self._on_change()
-        super().__setitem__(key, value)
+class JournalTable(Table):
+    """A TinyDB table whose document ids are ULID strings and whose every write is journaled.
 
-    def __delitem__(self, key):
-        """Delete a field."""
-        self._on_change()
-        super().__delitem__(key)
+    Like TinyDB, it caches query results (clearing the cache on its own writes); the cache is also
+    dropped whenever the store's memory changed another way (another table object, a rollback,
+    a dropped table), so a search never answers from before a change. Documents handed out are
+    deep copies: changing one changes nothing stored.
+    """
 
-    def update(self, *args, **kwargs):
-        """Update fields."""
-        self._on_change()
-        super().update(*args, **kwargs)
+    document_id_class = str
 
-    def pop(self, *args):
-        """Pop a field."""
-        self._on_change()
-        return super().pop(*args)
+    def __init__(self, storage: JournalStorage, name: str, cache_size: int = Table.default_query_cache_capacity,
+                 persist_empty: bool = False):
+        """A table of `storage` named `name` (`persist_empty` creates it durably at once)."""
+        self._cache_version = storage.version
+        super().__init__(storage, name, cache_size=cache_size, persist_empty=persist_empty)
 
-    def setdefault(self, *args):
-        """Set a default field."""
-        self._on_change()
-        return super().setdefault(*args)
+    def _get_next_id(self):
+        """A new ULID instead of TinyDB's max(id)+1, which reuses ids after a restart."""
+        return new_ulid()
 
-    def clear(self):
-        """Remove all fields."""
-        self._on_change()
-        super().clear()
+    def _update_table(self, updater):
+        """Run TinyDB's updater on the live table, then journal exactly the documents it changed."""
+        storage: JournalStorage = self._storage
+        with storage.lock:
+            recorder = _Recorder(storage.tables, self.name)
+            try:
+                updater(recorder)
+                changes, undo = recorder.finish()
+            except BaseException:
+                recorder.undo_now()
+                raise
+            finally:
+                self.clear_cache()
+            if changes:
+                storage.record(changes, undo)
+            self._cache_version = storage.version
+
+    def _fresh_cache(self) -> None:
+        """Forget cached results if the store changed since they were computed."""
+        if self._cache_version != self._storage.version:
+            self.clear_cache()
+            self._cache_version = self._storage.version
+
+    def search(self, cond):
+        """Copies of the documents matching `cond` (cached like TinyDB, never stale)."""
+        with self._storage.lock:
+            self._fresh_cache()
+            return [_private(doc) for doc in super().search(cond)]
+
+    def count(self, cond) -> int:
+        """Number of documents matching `cond`."""
+        with self._storage.lock:
+            self._fresh_cache()
+            return len(super().search(cond))
+
+    def get(self, cond=None, doc_id=None, doc_ids=None):
+        """Like TinyDB's get, returning copies."""
+        with self._storage.lock:
+            found = super().get(cond, doc_id, doc_ids)
+        if isinstance(found, list):
+            return [_private(doc) for doc in found]
+        return None if found is None else _private(found)
+
+    def __iter__(self):
+        """Copies of every document, taken under the lock so writers cannot break the loop."""
+        with self._storage.lock:
+            docs = [_private(doc) for doc in super().__iter__()]
+        return iter(docs)
 
 
 def _locked(method):
@@ -645,40 +1013,8 @@ def _locked(method):
     return wrapper
 
 
-class JournalTable(Table):
-    """A TinyDB table whose document ids are ULID strings and whose every write is journaled."""
-
-    document_id_class = str
-    default_query_cache_capacity = 0  # results would go stale across transactions and rollbacks
-
-    def _get_next_id(self):
-        """A new ULID instead of TinyDB's max(id)+1, which reuses ids after a restart."""
-        return new_ulid()
-
-    def _update_table(self, updater):
-        """Run TinyDB's updater on the live table, then journal exactly the documents it changed."""
-        storage: JournalStorage = self._storage
-        with storage.lock:
-            live = storage.tables.setdefault(self.name, {})
-            recorder = _Recorder(self.name, live)
-            try:
-                updater(recorder)
-            except BaseException:
-                recorder.undo_now()
-                raise
-            changes, undo = recorder.finish()
-            if changes:
-                storage.record(changes, undo)
-
-    def __iter__(self):
-        """Iterate over a copy, so writers in other threads cannot break the loop."""
-        with self._storage.lock:
-            docs = list(super().__iter__())
-        return iter(docs)
-
-
-for _name in ("all", "search", "get", "contains", "count", "__len__", "insert", "insert_multiple",
-              "update", "update_multiple", "upsert", "remove", "truncate"):
+for _name in ("contains", "__len__", "insert", "insert_multiple", "update", "update_multiple", "upsert",
+              "remove", "truncate"):
     setattr(JournalTable, _name, _locked(getattr(Table, _name)))
 
 
@@ -687,6 +1023,16 @@ class KioskDB(TinyDB):
 
     table_class = JournalTable
     default_storage_class = JournalStorage
+
+    def drop_table(self, name: str) -> None:
+        """Remove a table, durably."""
+        self._tables.pop(name, None)
+        self.storage.drop([name])
+
+    def drop_tables(self) -> None:
+        """Remove every table, durably."""
+        self.storage.drop()
+        self._tables.clear()
 
     def transaction(self, origin: str | None = None):
         """One atomic, durable commit for every change made inside the `with` block."""

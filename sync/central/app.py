@@ -4,6 +4,8 @@ Configuration: defaults, then CENTRAL_* environment variables, then the `config`
 create_app. CENTRAL_DATABASE_URL selects the database (a SQLite file in the instance folder when
 unset; `postgresql+psycopg://...` in production). The schema is migrated at start-up unless
 CENTRAL_AUTO_UPGRADE is off (then run `flask --app sync.central db-upgrade` when deploying).
+CENTRAL_DEFAULT_LANGUAGE (ar, ckb or en; Arabic by default) is the pages' language for a browser
+that states none of the three (sync/central/i18n.py).
 """
 from __future__ import annotations
 
@@ -12,16 +14,19 @@ import logging
 import os
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, abort, jsonify, render_template, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from sync import protocol
-from sync.central import db
+from sync.central import db, i18n
 from sync.central.errors import ApiError
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
+# The screens' web font (Arabic, Sorani and Latin subsets of Noto Sans): without it a browser may
+# fall back to a font that lacks Sorani letters or does not join Arabic script well.
+FONTS = ROOT / "kiosk" / "static" / "fonts"
 
 DEFAULTS = {
     "CENTRAL_DATABASE_URL": None,       # default: sqlite:///<instance>/central.sqlite3
@@ -38,10 +43,11 @@ DEFAULTS = {
     "CENTRAL_SMS_TEXT_FIELD": "text",
     "CENTRAL_SMS_EXTRA": "{}",          # more fields every message carries (a JSON object: sender id ...)
     "CENTRAL_SMS_TIMEOUT_S": 10,
+    "CENTRAL_DEFAULT_LANGUAGE": "ar",
     "MAX_CONTENT_LENGTH": protocol.MAX_BODY_BYTES,
 }
 
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; font-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 
 
@@ -101,6 +107,7 @@ def create_app(config: dict | None = None, *, clock=None, engine=None) -> Flask:
     if app.config["CENTRAL_AUTO_UPGRADE"]:
         db.upgrade(engine)
     app.extensions["central"] = Central(engine, clock or SystemClock(), int(app.config["CENTRAL_MAX_SKEW_S"]))
+    i18n.register(app)
 
     from sync.central import api, cli, views
     from sync.central.openapi import SPEC
@@ -109,6 +116,13 @@ def create_app(config: dict | None = None, *, clock=None, engine=None) -> Flask:
     def openapi():
         """The OpenAPI 3.1 description of central's sync API and public receipt endpoints."""
         return jsonify(SPEC)
+
+    @app.get("/fonts/<name>")
+    def font(name: str):
+        """The pages' web font files (public, like the stylesheet that names them)."""
+        if not (name.startswith("KioskSans-") and name.endswith(".woff2")):
+            abort(404)
+        return send_from_directory(FONTS, name, max_age=86400)
 
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
@@ -155,8 +169,7 @@ def _register_errors(app: Flask) -> None:
                        if exc.code == 413 else exc.description or exc.name)
             response = app.make_response((jsonify({"error": {"code": code, "message": message}}), exc.code))
         else:
-            response = app.make_response((render_template("central/error.html", status=exc.code,
-                                                          message=exc.name), exc.code))
+            response = app.make_response((error_page(exc.code or 500, _detail(exc)), exc.code))
         if exc.code == 405 and getattr(exc, "valid_methods", None):
             response.headers["Allow"] = ", ".join(exc.valid_methods)  # RFC 9110: a 405 names what works
         return response
@@ -168,4 +181,17 @@ def _register_errors(app: Flask) -> None:
         if _is_api():
             return jsonify({"error": {"code": "internal_error",
                                       "message": "central could not process the request; retry later"}}), 500
-        return render_template("central/error.html", status=500, message="Internal error"), 500
+        return error_page(500), 500
+
+
+def _detail(exc: HTTPException) -> str | None:
+    """What a page said about its refusal (central's pages pass translated descriptions), or None
+    when the exception carries only Werkzeug's stock English text."""
+    description = exc.description
+    return description if description and description != type(exc).description else None
+
+
+def error_page(status: int, detail: str | None = None) -> str:
+    """An error page in the reader's language."""
+    message = i18n.ERROR_TEXTS.get(status) or i18n.ERROR_TEXTS[500]
+    return render_template("central/error.html", status=status, message=message, detail=detail)

@@ -2,11 +2,12 @@
 day and a free time, give a phone number for a reminder if you like, and get a code and a QR to
 bring to the centre; look a booking up and cancel it with its code. No login and no script.
 
-Pages are rendered like the /R page (`sync.central.receipts._page`: the kiosks' catalogues, the
-page's language from ?lang= or the browser, a strict CSP). Forms are protected by a random token
-in a SameSite=Strict cookie that the form must repeat (another site can neither read the cookie
-nor make the browser send it), and by refusing another origin. Booking, cancelling and looking up
-a code count against the address's requests per minute, as the JSON API does.
+Pages are rendered like the /R page (`sync.central.receipts._page`: central's languages from
+sync.central.i18n, ?lang= or the browser's, and a strict CSP); every form's address carries the
+page's language. Forms are protected by a random token in a SameSite=Strict cookie that the form
+must repeat (another site can neither read the cookie nor make the browser send it), and by
+refusing another origin. Booking, cancelling and looking up a code count against the address's
+requests per minute, as the JSON API does.
 """
 from __future__ import annotations
 
@@ -23,15 +24,14 @@ from markupsafe import Markup
 from kiosk.domain import appointments as ap
 from kiosk.i18n import locales
 from sync.central import appointments as booking
+from sync.central import i18n, names
 from sync.central.errors import ApiError
-from sync.central.models import Centre
-from sync.central.receipts import _page, _page_lang, _translations
+from sync.central.receipts import _page
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("booking", __name__)
 COOKIE = "booking_form"
-LOCALES = {"ar": "ar_IQ", "ckb": "ckb", "en": "en"}
 
 
 def _central():
@@ -80,43 +80,32 @@ def qr_svg(text: str) -> Markup:
     return Markup(svg.replace("<svg ", '<svg class="qr" role="img" aria-labelledby="qr-label" ', 1))
 
 
-def name_in(names: dict | None, lang: str, fallback: str) -> str:
-    """A configured name in the page's language, else English, else the code."""
-    names = names or {}
-    return names.get(lang) or names.get("en") or fallback
-
-
-def _lang() -> str:
-    """The page's language (a form carries it as a field)."""
-    chosen = request.form.get("lang")
-    return chosen if chosen in LOCALES else _page_lang()
-
-
 def _show(template: str, status: int = 200, **context) -> Response:
     """A booking page in the reader's language."""
-    lang = context.pop("lang", None) or _lang()
-    translations = _translations(LOCALES[lang])
-    return _page(template, lang, status, ngettext=translations.ngettext, token=form_token(),
+    return _page(template, status, token=form_token(),
                  code_text=lambda code: Markup('<bdi dir="ltr" class="code">%s</bdi>') % ap.format_code(code),
-                 digits=lambda value: locales.digits(value, lang), **context)
+                 **context)
 
 
-def _error(lang: str, status: int, error: str) -> Response:
+def _error(status: int, error: str) -> Response:
     """An error page of the booking pages, in the reader's language (`error`: a message key of
     central/appointments/_messages.html)."""
-    return _show("central/appointments/error.html", status, lang=lang, error=error)
+    return _show("central/appointments/error.html", status, error=error)
 
 
-def _centre_or_404(conn, code: str):
-    """A bookable centre's row, or 404."""
-    row = conn.execute(Centre.__table__.select().where(Centre.code == code)).first()
-    if row is None:
+def _centre_or_404(conn, code: str) -> tuple[str, names.Directory]:
+    """A centre's name in the page's language and the names of its services; 404 for no centre."""
+    directory = names.directory(conn, code)
+    name = directory.centre(code)
+    if name is None:
         abort(404)
-    return row
+    return name, directory
 
 
-def _times(settings: ap.Settings, lang: str):
-    """Formatting of a slot's local date and time in the page's language."""
+def _times(settings: ap.Settings):
+    """Formatting of a slot's local time and date in the page's language."""
+    lang = i18n.current_lang()
+
     def time(moment: dt.datetime) -> str:
         return locales.digits(moment.astimezone(settings.timezone).strftime("%H:%M"), lang)
 
@@ -133,34 +122,31 @@ def _times(settings: ap.Settings, lang: str):
 def start():
     """The bookable centres."""
     with _central().engine.connect() as conn:
-        centres = booking.bookable_centres(conn)
+        directory = names.directory(conn)
+        centres = [{**c, "name": directory.centre(c["code"])} for c in booking.bookable_centres(conn)]
     return _show("central/appointments/start.html", centres=centres)
 
 
 @bp.get("/book/<centre>")
 def services(centre: str):
     """The bookable services of a centre."""
-    lang = _lang()
     with _central().engine.connect() as conn:
-        row = _centre_or_404(conn, centre)
+        name, directory = _centre_or_404(conn, centre)
         settings, _ = booking.rules(conn, centre)
-        names = booking.service_names(conn, centre)
-    listed = [{"code": code, "name": name_in(names.get(code), lang, code)} for code in sorted(settings.services)]
-    return _show("central/appointments/services.html", lang=lang, centre=row, services=listed)
+    listed = [{"code": code, "name": directory.service(code, centre) or code} for code in sorted(settings.services)]
+    return _show("central/appointments/services.html", centre=centre, centre_name=name, services=listed)
 
 
 def _slots_page(centre: str, service: str, day: dt.date | None, *, status: int = 200, error: str | None = None,
                 chosen: str | None = None, phone: str = "") -> Response:
     """The days that still have free times, and the free times of one of them."""
-    lang = _lang()
     central = _central()
     now = central.clock.now()
     with central.engine.connect() as conn:
-        row = _centre_or_404(conn, centre)
-        settings, calendar = booking.rules(conn, centre)
+        name, directory = _centre_or_404(conn, centre)
+        settings, _calendar = booking.rules(conn, centre)
         if service not in settings.services:
             abort(404)
-        name = name_in(booking.service_names(conn, centre).get(service), lang, service)
         days = []
         for candidate in settings.bookable_days(now):
             found = booking.free_slots(conn, centre, service, candidate, now)
@@ -169,10 +155,10 @@ def _slots_page(centre: str, service: str, day: dt.date | None, *, status: int =
     if day is None and days:
         day = days[0][0]
     slots = next((found for candidate, found in days if candidate == day), [])
-    time, day_text = _times(settings, lang)
-    shown = [{**s, "label": f"{time(dt.datetime.fromisoformat(s['start'].replace('Z', '+00:00')))}"}
-             for s in slots]
-    return _show("central/appointments/slots.html", status, lang=lang, centre=row, service=service, service_name=name,
+    time, day_text = _times(settings)
+    shown = [{**s, "label": time(dt.datetime.fromisoformat(s["start"].replace("Z", "+00:00")))} for s in slots]
+    return _show("central/appointments/slots.html", status, centre=centre, centre_name=name, service=service,
+                 service_name=directory.service(service, centre) or service,
                  days=[(d, day_text(d)) for d, _ in days], day=day, day_label=day_text(day) if day else "",
                  slots=shown, error=error, chosen=chosen, phone=phone, reminders=booking.reminders_on())
 
@@ -191,18 +177,17 @@ def slots(centre: str, service: str):
 def book(centre: str, service: str):
     """Book the chosen time, then show the booking with its code and QR."""
     check_form()
-    lang = _lang()
     start, phone = request.form.get("start", ""), request.form.get("phone", "").strip()
     try:
         booking.limit("book")
-        data = booking.parse_booking({"centre": centre, "service": service, "start": start, "lang": lang,
-                                      **({"phone": phone} if phone else {})})
+        data = booking.parse_booking({"centre": centre, "service": service, "start": start,
+                                      "lang": i18n.current_lang(), **({"phone": phone} if phone else {})})
         made = booking.book_now(data)
     except ApiError as exc:
         log.info("booking page refused a booking at %s: %s", centre, exc.code)
         fields = exc.extra.get("fields", {})
         if exc.code == "not_configured" or "centre" in fields:
-            return _error(lang, exc.status, "unavailable" if exc.code == "not_configured" else "not_found")
+            return _error(exc.status, "unavailable" if exc.code == "not_configured" else "not_found")
         message = ("bad_phone" if "phone" in fields else "bad_start" if "start" in fields or "service" in fields
                    else exc.code if exc.code in ("slot_full", "rate_limited") else "failed")
         local_day = None
@@ -213,38 +198,36 @@ def book(centre: str, service: str):
         except ValueError:
             pass
         return _slots_page(centre, service, local_day, status=exc.status, error=message, chosen=start, phone=phone)
-    return redirect(url_for("booking.show", code=made["code"], lang=lang, made=1), 303)
+    return redirect(url_for("booking.show", code=made["code"], lang=i18n.current_lang(), made=1), 303)
 
 
 @bp.post("/book/find")
 def find():
     """Look a booking up by its code."""
     check_form()
-    lang = _lang()
     code = ap.normalise_code(request.form.get("code", ""))
     if code is None:
-        return _error(lang, 404, "not_found")
-    return redirect(url_for("booking.show", code=code, lang=lang), 303)
+        return _error(404, "not_found")
+    return redirect(url_for("booking.show", code=code, lang=i18n.current_lang()), 303)
 
 
 def _booking_page(code: str, *, status: int = 200, notice: str | None = None, error: str | None = None) -> Response:
     """One booking: its code, QR, centre, service, day and time, and the cancel button."""
-    lang = _lang()
     try:
         booking.limit("lookup")
     except ApiError:
-        return _error(lang, 429, "rate_limited")
+        return _error(429, "rate_limited")
     central = _central()
     with central.engine.connect() as conn:
         row = booking.find(conn, code)
         if row is None:
-            return _error(lang, 404, "not_found")
-        centre = _centre_or_404(conn, row.centre)
+            return _error(404, "not_found")
+        name, directory = _centre_or_404(conn, row.centre)
         settings, _calendar = booking.rules(conn, row.centre)
-        name = name_in(booking.service_names(conn, row.centre).get(row.service), lang, row.service)
-    time, day_text = _times(settings, lang)
+    time, day_text = _times(settings)
     window = ap.Window.of(row.start_at, settings)
-    return _show("central/appointments/booking.html", status, lang=lang, booking=row, centre=centre, service_name=name,
+    return _show("central/appointments/booking.html", status, booking=row, centre_name=name,
+                 service_name=directory.service(row.service, row.centre) or row.service,
                  day_label=day_text(row.start_at), start_label=time(row.start_at), end_label=time(row.end_at),
                  opens_label=time(window.opens_at), qr=qr_svg(row.qr), notice=notice, error=error,
                  can_cancel=row.state == "booked" and central.clock.now() < row.start_at)
@@ -260,7 +243,6 @@ def show(code: str):
 def cancel(code: str):
     """Cancel a booking with its code."""
     check_form()
-    lang = _lang()
     central = _central()
     try:
         booking.limit("cancel")
@@ -268,7 +250,7 @@ def cancel(code: str):
             booking.cancel(conn, code, central.clock.now())
     except ApiError as exc:
         if exc.code in ("not_found", "rate_limited"):
-            return _error(lang, exc.status, exc.code)
+            return _error(exc.status, exc.code)
         return _booking_page(code, status=exc.status, error="too_late")
     return _booking_page(code, notice="cancelled")
 

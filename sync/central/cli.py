@@ -1,5 +1,5 @@
-"""Operator commands: `flask --app sync.central db-upgrade | add-centre | enroll | revoke |
-config-load | export | add-operator | devices | check | locked | unlock`."""
+"""Operator commands: `flask --app sync.central db-upgrade | add-centre | centre-names | enroll |
+revoke | config-load | export | add-operator | devices | check | locked | unlock`."""
 from __future__ import annotations
 
 import datetime as dt
@@ -43,23 +43,68 @@ def db_upgrade_command():
     click.echo(f"database at revision {revision}")
 
 
+def _name_options(command):
+    """--ar/--ckb/--en: a centre's name in each language (shown to operators and on the /R page)."""
+    for lang, language in reversed((("ar", "Arabic"), ("ckb", "Sorani"), ("en", "English"))):
+        command = click.option(f"--{lang}", f"name_{lang}", default=None, metavar="TEXT",
+                               help=f"the centre's name in {language}")(command)
+    return command
+
+
+def _names(name_ar: str | None, name_ckb: str | None, name_en: str | None) -> dict[str, str]:
+    """The names given on the command line, checked (1 to 200 characters each)."""
+    given = {lang: text.strip() for lang, text in (("ar", name_ar), ("ckb", name_ckb), ("en", name_en))
+             if text is not None}
+    for lang, text in given.items():
+        if not 1 <= len(text) <= 200:
+            _fail(CentralError(f"--{lang}: a name has 1 to 200 characters"))
+    return given
+
+
 @click.command("add-centre")
 @click.argument("code")
 @click.argument("name")
+@_name_options
 @with_appcontext
-def add_centre_command(code, name):
-    """Register a centre (CODE as configured on its kiosk, e.g. ERB-01)."""
+def add_centre_command(code, name, name_ar, name_ckb, name_en):
+    """Register a centre (CODE as configured on its kiosk, e.g. ERB-01). NAME is shown in every
+    language that --ar, --ckb or --en do not name."""
     if not code or len(code) > 32 or not code.replace("-", "").replace("_", "").isalnum():
         _fail(CentralError("a centre code has 1 to 32 letters, digits, - or _"))
     if code == BOOKING_SIGNER:
         _fail(CentralError(f"{code} names central's booking key in trust lists; choose another code"))
+    names = _names(name_ar, name_ckb, name_en)
     central = _central()
     try:
         with central.engine.begin() as conn:
-            conn.execute(Centre.__table__.insert().values(code=code, name=name, created_at=central.clock.now()))
+            conn.execute(Centre.__table__.insert().values(code=code, name=name, names=names or None,
+                                                          created_at=central.clock.now()))
     except IntegrityError:
         _fail(CentralError(f"centre {code} already exists"))
     click.echo(f"centre {code} added")
+
+
+@click.command("centre-names")
+@click.argument("code")
+@click.option("--name", default=None, help="the name shown in languages without a name of their own")
+@_name_options
+@with_appcontext
+def centre_names_command(code, name, name_ar, name_ckb, name_en):
+    """Set a centre's names (those not given stay as they are); without options, print them."""
+    given = _names(name_ar, name_ckb, name_en)
+    if name is not None and not 1 <= len(name.strip()) <= 200:
+        _fail(CentralError("--name: a name has 1 to 200 characters"))
+    with _central().engine.begin() as conn:
+        found = conn.execute(select(Centre.name, Centre.names).where(Centre.code == code)).first()
+        if found is None:
+            _fail(CentralError(f"no centre {code!r}"))
+        names = {**(found.names if isinstance(found.names, dict) else {}), **given}
+        if given or name is not None:
+            conn.execute(Centre.__table__.update().where(Centre.code == code)
+                         .values(name=name.strip() if name is not None else found.name, names=names or None))
+    click.echo(f"{code}\t{name.strip() if name is not None else found.name}")
+    for lang in ("ar", "ckb", "en"):
+        click.echo(f"  {lang}\t{names.get(lang, '(the name above)')}")
 
 
 @click.command("enroll")
@@ -270,7 +315,7 @@ def unlock_command(name, address):
 
 def register(app: Flask) -> None:
     """Add the operator commands to `flask --app sync.central`."""
-    for command in (db_upgrade_command, add_centre_command, enroll_command, revoke_command,
+    for command in (db_upgrade_command, add_centre_command, centre_names_command, enroll_command, revoke_command,
                     reset_cursor_command, config_load_command, export_command, add_operator_command,
                     devices_command, check_command, locked_command, unlock_command):
         app.cli.add_command(command)

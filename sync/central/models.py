@@ -56,6 +56,8 @@ class Centre(Base):
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # {"ar", "ckb", "en"} (any may be missing): the name in each language; `name` is the fallback
+    names: Mapped[Any] = mapped_column(Json, nullable=True)
 
 
 class Device(Base):

@@ -118,13 +118,20 @@ SPEC = {
         "/R/status": {"post": {
             "tags": ["receipts"], "summary": "Verify a receipt's signed text and answer its live status",
             "requestBody": {"required": True, "description": "at most 4096 bytes (413 beyond)", **_json(
-                _object({"qr_text": {"type": "string"}}, ("qr_text",)))},
-            "responses": {"200": {"description": "the verdict and, for a known receipt, its status", **_json(_object({
+                _object({"qr_text": {"type": "string"},
+                         "lang": {"enum": ["ar", "ckb", "en"],
+                                  "description": "language of the names (default: the Accept-Language choice)"}},
+                        ("qr_text",)))},
+            "responses": {"200": {"description": "the verdict and, for a receipt that verifies, its status and the "
+                                                 "names of its centre and service", **_json(_object({
                 "outcome": _TEXT, "reason": _TEXT,
                 "status": {"oneOf": [{"type": "null"}, _object({
                     "status": {"enum": ["open", "completed", "rejected", "referred"]}, "overdue": {"type": "boolean"},
                     "due_at": {"type": ["string", "null"]}, "changed_at": {"type": ["string", "null"]}},
-                    ("status", "overdue", "due_at", "changed_at"))]}}, ("outcome", "reason", "status")))},
+                    ("status", "overdue", "due_at", "changed_at"))]},
+                "names": {"oneOf": [{"type": "null"}, _object({
+                    "centre": {"type": ["string", "null"]}, "service": {"type": ["string", "null"]}},
+                    ("centre", "service"))]}}, ("outcome", "reason", "status", "names")))},
                 **_err(400, 413, 422, 503)}}},
         "/R/trust-list": {"get": {
             "tags": ["receipts"], "summary": "The published signed trust list and the root key(s) (JWK)",

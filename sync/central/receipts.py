@@ -9,7 +9,11 @@ configuration feed, so kiosks pull it and nobody else ever writes it. The signed
 
 The /R page holds no secret: the receipt travels in the URL fragment (never sent to a server), the
 browser verifies it with WebCrypto, and only the whole signed text is posted for the live status,
-never a bare receipt id (ids are guessable, signed texts are not).
+never a bare receipt id (ids are guessable, signed texts are not). The answer adds the centre's and
+the service's names in the page's language; without it the page shows the codes the QR holds.
+
+Every page is in the reader's language (sync/central/i18n.py) and names centres and services
+(sync/central/names.py).
 """
 from __future__ import annotations
 
@@ -18,22 +22,19 @@ import datetime as dt
 import json
 import logging
 import os
-from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from babel import Locale
-from babel.support import Translations
 from flask import (Blueprint, Flask, Response, abort, current_app, jsonify, render_template, request,
                    send_file, url_for)
+from flask_babel import gettext, lazy_gettext
 from sqlalchemy import Connection, select
 
 from kiosk.domain import cases as domain
 from kiosk.domain import receipts, trustlist
 from kiosk.domain.cases import Status
 from kiosk.domain.errors import KioskError
-from kiosk.i18n import locales
-from sync.central import feed, views
+from kiosk.i18n.locales import isolate
+from sync.central import feed, i18n, names, views
 from sync.central.errors import CentralError
 from sync.central.models import Centre, ConfigChange, ConfigDoc, Record
 
@@ -41,18 +42,25 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 VERIFIER_JS = ROOT / "kiosk" / "static" / "js" / "receipt-verify.js"
-I18N_DIR = ROOT / "kiosk" / "i18n"
 STATUS_PREFIX = "case_status:"
 TRUST_LIST_SETTING = "trust_list"
 PROVIDERS_SETTING = "providers"
 CASES = "requests"
 RECEIPTS = "receipts"
 MAX_STATUS_BODY = 4096
-LANGS = {"ar": "ar_IQ", "ckb": "ckb", "en": "en"}
-# Every centre is in Iraq or the Kurdistan Region: one time zone for "this month" at central.
-REPORT_TZ = "Asia/Baghdad"
+# A referral's receipt names no service (kiosk.cases.REFERRAL_RECEIPT_SERVICE): which help a person
+# sought is confidential, so central names none either.
+REFERRAL_SERVICE = "GEN"
 PAGE_CSP = ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; "
-            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+            "font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+# What the decision form says about each refusal, in the operator's language.
+DECISION_TEXTS = {
+    "case": lazy_gettext("This centre has no record of this request."),
+    "status": lazy_gettext("Choose completed, rejected or referred."),
+    "reason": lazy_gettext("A rejection needs a reason (at most 500 characters)."),
+    "provider": lazy_gettext("A referral needs a provider from the directory; other requests name none."),
+    "closed": lazy_gettext("This request is already closed; its status cannot change."),
+}
 
 public = Blueprint("receipts_public", __name__)
 ops = Blueprint("receipts_ops", __name__, url_prefix="/receipts")
@@ -181,13 +189,22 @@ def providers(conn: Connection, centre: str) -> list[dict]:
     return [p for p in entries or [] if isinstance(p, dict) and receipts.is_code(p.get("id"))]
 
 
+class Refused(CentralError):
+    """A decision central will not record; `what` names the problem (a key of DECISION_TEXTS)."""
+
+    def __init__(self, message: str, what: str):
+        """The English message (command line, logs) and what it is about."""
+        super().__init__(message)
+        self.what = what
+
+
 def decide(conn: Connection, centre: str, case_id: str, status: str, *, by: str, now: dt.datetime,
            reason: str | None = None, provider: str | None = None) -> dict:
     """Record a back office's decision on a case (completed, rejected with a reason, referred to a
-    listed provider) in the centre's feed, so the kiosk pulls it. CentralError when refused."""
+    listed provider) in the centre's feed, so the kiosk pulls it. Refused when it cannot be."""
     doc = find_case(conn, centre, case_id) if isinstance(case_id, str) else None
     if doc is None:
-        raise CentralError(f"centre {centre} has sent no case {case_id!r}")
+        raise Refused(f"centre {centre} has sent no case {case_id!r}", "case")
     reason = (reason or "").strip()
     provider = (provider or "").strip()
     try:
@@ -196,12 +213,13 @@ def decide(conn: Connection, centre: str, case_id: str, status: str, *, by: str,
         domain.check_transition(Status(current["status"]), new, reason=reason or None, provider=provider or None)
     except KioskError as exc:
         fields = getattr(exc, "fields", None) or {}
-        raise CentralError(exc.message + (": " + "; ".join(f"{k} {v}" for k, v in fields.items()) if fields else "")) \
-            from None
+        what = next(iter(fields), "closed")
+        raise Refused(exc.message + (": " + "; ".join(f"{k} {v}" for k, v in fields.items()) if fields else ""),
+                      what if what in DECISION_TEXTS else "status") from None
     if new is Status.REFERRED and provider not in {p["id"] for p in providers(conn, centre)}:
-        raise CentralError(f"provider {provider!r} is not in centre {centre}'s provider directory")
+        raise Refused(f"provider {provider!r} is not in centre {centre}'s provider directory", "provider")
     if new is not Status.REFERRED and provider:
-        raise CentralError("only a referral names a provider")
+        raise Refused("only a referral names a provider", "provider")
     made = {"id": STATUS_PREFIX + case_id, "case": case_id, "status": new.value,
             "changed_at": receipts.iso(now), "by": by}
     if reason:
@@ -239,27 +257,9 @@ def national_report(conn: Connection, month: str, now: dt.datetime, centre: str 
 
 # -- public: the /R page and its endpoints ---------------------------------------------------------
 
-@lru_cache(maxsize=8)
-def _translations(locale: str) -> Translations:
-    """The kiosk's catalogue for a locale (the /R page speaks the citizens' three languages)."""
-    return Translations.load(str(I18N_DIR), [locale], domain="messages")
-
-
-def _page_lang() -> str:
-    """?lang= if given, else the browser's preference among ar, ckb, en (Arabic by default)."""
-    chosen = request.args.get("lang")
-    if chosen in LANGS:
-        return chosen
-    return request.accept_languages.best_match(list(LANGS), default="ar")
-
-
-def _page(template: str, lang: str, status: int = 200, **context) -> Response:
-    """A citizen-facing page in `lang`, under a CSP that allows only our own script."""
-    translations = _translations(LANGS[lang])
-    locale = Locale.parse(LANGS[lang])
-    body = render_template(template, _=translations.gettext, gettext=translations.gettext, lang=lang,
-                           dir=locale.text_direction, html_lang=str(locale).replace("_", "-"),
-                           languages=list(LANGS), **context)
+def _page(template: str, status: int = 200, **context) -> Response:
+    """A citizen-facing page in the reader's language, under a CSP that allows only our own script."""
+    body = render_template(template, **context)
     response = Response(body, status=status, mimetype="text/html")
     response.headers["Content-Security-Policy"] = PAGE_CSP
     response.headers["Cache-Control"] = "no-cache"
@@ -275,9 +275,8 @@ REASON_KEYS = ("ok", "malformed", "wrong_host", "unsupported_alg", "unknown_key"
 @public.get("/r")
 def verify_page():
     """The page a receipt's QR opens: the script reads the fragment and verifies it in the browser."""
-    lang = _page_lang()
-    return _page("central/receipts/verify.html", lang, reasons=REASON_KEYS,
-                 statuses=("open", "completed", "rejected", "referred"), date_words=locales.date_words(lang))
+    return _page("central/receipts/verify.html", reasons=REASON_KEYS,
+                 statuses=("open", "completed", "rejected", "referred"), dates=i18n.date_script_facts(i18n.current_lang()))
 
 
 @public.get("/R/receipt-verify.js")
@@ -328,6 +327,14 @@ def trust_list_cbor():
     return response
 
 
+def receipt_names(conn: Connection, receipt: receipts.Receipt, lang: str) -> dict:
+    """The centre's and the service's names in `lang` for a verified receipt (None for what central
+    cannot name; never a name for a referral's service)."""
+    directory = names.directory(conn, receipt.centre)
+    service = None if receipt.service == REFERRAL_SERVICE else directory.service(receipt.service, receipt.centre, lang)
+    return {"centre": directory.centre(receipt.centre, lang), "service": service}
+
+
 def _status_error(status: int, code: str, message: str):
     """The JSON error shape of the status endpoint."""
     return jsonify({"error": {"code": code, "message": message}}), status
@@ -346,8 +353,9 @@ def live_status():
     except (UnicodeDecodeError, ValueError, RecursionError):
         # RecursionError: 4 KB of "[[[[..." is enough to exhaust the parser's stack
         return _status_error(400, "bad_request", "the body must be JSON")
-    if not isinstance(body, dict) or set(body) != {"qr_text"} or not isinstance(body["qr_text"], str):
-        return _status_error(422, "validation_failed", 'send {"qr_text": "HTTPS://.../R#..."}')
+    if (not isinstance(body, dict) or "qr_text" not in body or not set(body) <= {"qr_text", "lang"}
+            or not isinstance(body["qr_text"], str) or body.get("lang", "ar") not in i18n.LANGS):
+        return _status_error(422, "validation_failed", 'send {"qr_text": "HTTPS://.../R#...", "lang": "ar|ckb|en"}')
     central = _central()
     now = central.clock.now()
     with central.engine.connect() as conn:
@@ -355,9 +363,10 @@ def live_status():
         if accepted is None:
             return _status_error(503, "not_published", "no trust list has been published yet")
         verdict = receipts.verify(body["qr_text"].strip(), accepted, now)
-        answer = {"outcome": verdict.outcome.value, "reason": verdict.reason, "status": None}
+        answer = {"outcome": verdict.outcome.value, "reason": verdict.reason, "status": None, "names": None}
         if verdict.receipt is not None and verdict.reason not in ("key_not_valid", "centre_mismatch"):
             centre = verdict.receipt.centre
+            answer["names"] = receipt_names(conn, verdict.receipt, body.get("lang") or i18n.current_lang())
             record = conn.execute(select(Record.doc).where(Record.centre == centre, Record.tbl == RECEIPTS,
                                                            Record.key == verdict.receipt.receipt_id,
                                                            Record.deleted.is_(False))).scalar()
@@ -391,8 +400,8 @@ def overdue():
     now = central.clock.now()
     with central.engine.connect() as conn:
         by_centre = overdue_by_centre(conn, now)
-        names = {c.code: c.name for c in conn.execute(select(Centre.code, Centre.name))}
-    return render_template("central/receipts/overdue.html", by_centre=by_centre, names=names, now=now)
+        directory = names.directory(conn)
+    return render_template("central/receipts/overdue.html", by_centre=by_centre, names=directory, now=now)
 
 
 @ops.route("/cases/<centre>/<case_id>", methods=["GET", "POST"])
@@ -408,8 +417,8 @@ def case(centre: str, case_id: str):
             with central.engine.begin() as conn:
                 decide(conn, centre, case_id, request.form.get("status", ""), by=_operator(), now=now,
                        reason=request.form.get("reason"), provider=request.form.get("provider"))
-        except CentralError as exc:
-            error, status = str(exc), 422
+        except Refused as exc:
+            error, status = DECISION_TEXTS[exc.what], 422
         else:
             return Response(status=303, headers={"Location": url_for("receipts_ops.case", centre=centre,
                                                                      case_id=case_id, saved=1)})
@@ -418,30 +427,44 @@ def case(centre: str, case_id: str):
         if doc is None:
             abort(404)
         view = case_view(centre, doc, decision(conn, centre, case_id), now)
-        directory = providers(conn, centre)
-    return render_template("central/receipts/case.html", case=view, providers=directory, error=error,
+        listed = providers(conn, centre)
+        directory = names.directory(conn, centre)
+    provider_names = {p["id"]: i18n.pick(p.get("names")) for p in listed}
+    return render_template("central/receipts/case.html", case=view, providers=listed, error=error,
+                           provider_names=provider_names, names=directory,
                            saved=bool(request.args.get("saved")), csrf_token=_csrf_token()), status
 
 
 def _report_args() -> tuple[str, str | None]:
     """(month, centre or None) from the query; 400 with a message when malformed."""
-    month = request.args.get("month") or _central().clock.now().astimezone(ZoneInfo(REPORT_TZ)).strftime("%Y-%m")
+    month = request.args.get("month") or _central().clock.now().astimezone(i18n.TIMEZONE).strftime("%Y-%m")
     try:
         domain.parse_month(month)
     except KioskError:
-        abort(400, description="month must look like 2026-11")
+        abort(400, description=i18n.digits(gettext("Choose a month like 2026-11.")))
     centre = request.args.get("centre") or None
     if centre is not None:
         with _central().engine.connect() as conn:
             if conn.execute(select(Centre.code).where(Centre.code == centre)).first() is None:
-                abort(404, description=f"no centre {centre}")
+                abort(404, description=gettext("There is no centre %(centre)s.", centre=isolate(centre)))
     return month, centre
 
 
-def group_rows(group: dict, names: dict | None = None) -> list[tuple[str, dict]]:
-    """A report group as chart rows: (label, figures)."""
-    names = names or {}
-    return [(str(names.get(key, key)), figures.as_row()) for key, figures in group.items()]
+def report_groups(result: domain.Report, directory: names.Directory, centre: str | None) -> list[dict]:
+    """The report's groups (by centre, service, kind) with each key's label in the page's language:
+    `labels` for tables (name and code), `rows` for charts (name only)."""
+    groups = []
+    for title, group, name_of in (
+            (gettext("By centre"), result.by_centre, directory.centre),
+            (gettext("By service"), result.by_service, lambda key: directory.service(key, centre)),
+            (gettext("By kind"), result.by_kind, lambda key: str(i18n.KIND_TEXTS.get(key, key)))):
+        if not group:
+            continue
+        plain = {key: name_of(key) or key for key in group}
+        labels = {key: (plain[key] if group is result.by_kind else i18n.named(name_of(key), key)) for key in group}
+        groups.append({"title": title, "group": group, "labels": labels,
+                       "rows": [(plain[key], figures.as_row()) for key, figures in group.items()]})
+    return groups
 
 
 @ops.get("/report")
@@ -452,10 +475,11 @@ def report():
     with central.engine.connect() as conn:
         result = national_report(conn, month, central.clock.now(), centre)
         centres = [c.code for c in conn.execute(select(Centre.code).order_by(Centre.code))]
-    series = [("completed", "Completed"), ("rejected", "Rejected"), ("referred", "Referred"), ("open", "Open")]
+        directory = names.directory(conn, centre)
+    series = [(key, i18n.STATUS_TEXTS[key]) for key in ("completed", "rejected", "referred", "open")]
     return render_template("central/receipts/report.html", result=result, month=month, centre=centre,
-                           centres=centres, series=series, group_rows=group_rows,
-                           days=sorted(result.per_day.items()))
+                           centres=centres, series=series, groups=report_groups(result, directory, centre),
+                           names=directory, days=sorted(result.per_day.items()))
 
 
 @ops.get("/report.csv")

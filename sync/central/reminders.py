@@ -27,15 +27,17 @@ import click
 import requests
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from flask_babel import force_locale, gettext
 from sqlalchemy import or_, select, update
 
 from kiosk.domain import appointments as ap
 from kiosk.i18n import locales
-from sync.central.models import Appointment, Centre
+from kiosk.i18n.locales import LOCALES
+from sync.central import names
+from sync.central.models import Appointment
 
 log = logging.getLogger(__name__)
 
-LOCALES = {"ar": "ar_IQ", "ckb": "ckb", "en": "en"}
 HORIZON = dt.timedelta(days=15)  # reminders are at most 14 days ahead (remind_before_h <= 336)
 
 
@@ -102,14 +104,18 @@ def make_notifier(config) -> Notifier | None:
     return getattr(importlib.import_module(module), name)(config)
 
 
-def reminder_text(row, centre_name: str, settings: ap.Settings) -> str:
-    """The reminder in the booking's language, with the slot's local date and time."""
-    from sync.central.receipts import _translations
+def reminder_text(row, directory: names.Directory, settings: ap.Settings) -> str:
+    """The reminder in the booking's language, with the centre's name and the slot's local date
+    and time in that language (inside an app context)."""
     lang = row.lang if row.lang in LOCALES else "ar"
     start = row.start_at.astimezone(settings.timezone)
-    return _translations(LOCALES[lang]).gettext(ap.REMINDER_TEXT) % {
-        "centre": centre_name, "date": locales.format_date(start, lang, weekday=True),
-        "time": locales.digits(start.strftime("%H:%M"), lang), "code": locales.isolate(ap.format_code(row.code))}
+    with force_locale(LOCALES[lang]):
+        return gettext("Reminder: your appointment at %(centre)s is on %(date)s at %(time)s. Code %(code)s. "
+                       "Scan or type the code at the kiosk when you arrive.",
+                       centre=directory.centre(row.centre, lang) or row.centre,
+                       date=locales.format_date(start, lang, weekday=True),
+                       time=locales.digits(start.strftime("%H:%M"), lang),
+                       code=locales.isolate(ap.format_code(row.code)))
 
 
 def send_reminders(engine, notifier: Notifier, now: dt.datetime) -> dict[str, int]:
@@ -123,13 +129,13 @@ def send_reminders(engine, notifier: Notifier, now: dt.datetime) -> dict[str, in
         rows = conn.execute(select(Appointment).where(
             Appointment.phone.is_not(None), Appointment.state == "booked", Appointment.reminded_at.is_(None),
             Appointment.start_at > now, Appointment.start_at <= now + HORIZON).order_by(Appointment.start_at)).all()
-        names = dict(conn.execute(select(Centre.code, Centre.name)).all())
+        directory = names.directory(conn)
         settings = {centre: rules(conn, centre)[0] for centre in {row.centre for row in rows}}
     for row in rows:
         if row.start_at - dt.timedelta(hours=settings[row.centre].remind_before_h) > now:
             continue
         try:
-            notifier.send(row.phone, reminder_text(row, names.get(row.centre, row.centre), settings[row.centre]))
+            notifier.send(row.phone, reminder_text(row, directory, settings[row.centre]))
         except NotifierError as exc:
             counts["failed"] += 1
             log.warning("reminder of an appointment at %s not sent: %s", row.centre, exc)

@@ -1,18 +1,20 @@
-"""Central's pages for ministry operators: centres, their devices, sync lag, clock offsets and
-quarantined records. Read-only; HTTP basic authentication against the operators table."""
+"""Central's pages for ministry operators: centres, their devices, sync lag, clock offsets,
+quarantined records and locked sign-ins, in the operator's language (sync/central/i18n.py). HTTP
+basic authentication against the operators table."""
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import logging
 import math
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext, ngettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from sync.central import logins
+from sync.central import i18n, logins, names
+from sync.central.app import error_page
 from sync.central.models import Centre, Device, DeviceCursor, Operator, Quarantined
 
 log = logging.getLogger(__name__)
@@ -38,10 +40,10 @@ def _require_operator():
         ok = logins.sign_in(central.engine, auth.username, auth.password, address=request.remote_addr or "",
                             now=central.clock.now())
     except logins.Locked as exc:
-        response = current_app.make_response((render_template(
-            "central/error.html", status=429,
-            message=f"Too many wrong passwords for this name or from this address. Try again in "
-                    f"{math.ceil(exc.retry_after_s / 60)} min, or ask another operator to unlock it."), 429))
+        wait = i18n.digits(ngettext("%(num)d minute", "%(num)d minutes", math.ceil(exc.retry_after_s / 60)))
+        detail = gettext("Too many wrong passwords for this name or from this address. Try again in "
+                         "%(wait)s, or ask another operator to unlock it.", wait=wait)
+        response = current_app.make_response((error_page(429, detail), 429))
         response.headers["Retry-After"] = str(exc.retry_after_s)
         return response
     return None if ok else _challenge()
@@ -79,19 +81,6 @@ def check_form() -> None:
         abort(400)
 
 
-def _ago(now: dt.datetime, moment: dt.datetime | None) -> str:
-    """'3 min ago' style age of a time, or a dash."""
-    if moment is None:
-        return "never"
-    seconds = int((now - moment).total_seconds())
-    if seconds < 0:
-        return "in the future"
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds // size} {unit} ago"
-    return f"{seconds} s ago"
-
-
 def _devices(session: Session, centre: str | None = None) -> list[dict]:
     """Devices with their cursor, lag and quarantine count."""
     quarantined = (select(Quarantined.device_id, func.count().label("n"))
@@ -107,7 +96,7 @@ def _devices(session: Session, centre: str | None = None) -> list[dict]:
     for device, last_seq, count in session.execute(query).all():
         last_sync = max((t for t in (device.last_push_at, device.last_pull_at) if t), default=None)
         out.append({"device": device, "acked_seq": last_seq, "lag": max(device.head_seq - last_seq, 0),
-                    "quarantined": count, "last_sync_at": last_sync, "last_sync_ago": _ago(now, last_sync)})
+                    "quarantined": count, "last_sync_at": last_sync, "last_sync_ago": i18n.ago(now, last_sync)})
     return out
 
 
@@ -117,10 +106,11 @@ def index():
     with Session(_central().engine) as session:
         centres = session.scalars(select(Centre).order_by(Centre.code)).all()
         devices = _devices(session)
+        directory = names.directory(session.connection())
     by_centre: dict[str, list[dict]] = {c.code: [] for c in centres}
     for row in devices:
         by_centre.setdefault(row["device"].centre, []).append(row)
-    return render_template("central/index.html", centres=centres, by_centre=by_centre)
+    return render_template("central/index.html", centres=centres, by_centre=by_centre, names=directory)
 
 
 @bp.get("/centres/<code>")
@@ -134,7 +124,9 @@ def centre(code: str):
         quarantine = session.scalars(select(Quarantined).where(Quarantined.centre == code)
                                      .order_by(Quarantined.received_at.desc(), Quarantined.seq.desc())
                                      .limit(200)).all()
-    return render_template("central/centre.html", centre=found, devices=devices, quarantine=quarantine)
+        directory = names.directory(session.connection(), code)
+    return render_template("central/centre.html", centre=found, devices=devices, quarantine=quarantine,
+                           names=directory)
 
 
 @bp.get("/operators/locks")

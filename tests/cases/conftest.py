@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 
 import pytest
 
-from kiosk import cases, keys, services
+from kiosk import cases, create_app, keys, services
 from kiosk.domain import trustlist
-from tests.cases.support import HOST, PROVIDERS, Staff
+from sync import agent as agent_mod
+from tests.cases.support import CENTRE_NAMES, HOST, OPERATOR, PROVIDERS, Staff, System
+from tests.sync.support import HttpServer
 # central on both databases, as the sync tests run it (same fixtures, imported, not copied)
 from tests.sync.conftest import (backend, central_app, central_url_db, ops, pg_url,  # noqa: F401
                                  server_clock, sqlite_template)
@@ -76,3 +79,38 @@ def serving(trusted):
         return services.call_ticket(trusted, issued["id"], counter="1", by="demo")
     next_ticket.first = next_ticket()
     return next_ticket
+
+
+@pytest.fixture
+def system(central_app, ops, tmp_path, server_clock):
+    """Central with a root key, a published trust list and a provider directory; one kiosk enrolled
+    for sync and its receipt key enrolled in the trust list, both on the same clock. Central names
+    the centre in Arabic and Sorani (English: its one name) and configures services A and B as the
+    demo has them; service C exists only at the kiosk, so central knows no name for it."""
+    server = HttpServer(central_app)
+    central_app.config["CENTRAL_RECEIPTS_DIR"] = str(tmp_path / "central-receipts")
+    ops.add_centre("ERB-01")
+    ops.cli("centre-names", "ERB-01", "--ar", CENTRE_NAMES["ar"], "--ckb", CENTRE_NAMES["ckb"])
+    ops.cli("add-operator", OPERATOR[0], "--password-stdin", input=OPERATOR[1] + "\n")
+    config = tmp_path / "erb-01.json"
+    central_services = [{"id": s["code"], "active": True, "daily_cap": None, **s}
+                        for s in services.DEMO_SERVICES if s["code"] in ("A", "B")]
+    config.write_text(json.dumps({"settings": [PROVIDERS], "services": central_services}), encoding="utf-8")
+    ops.cli("config-load", "ERB-01", str(config))
+    root_public = ops.cli("trust-root-create")
+    kiosk_dir = tmp_path / "kiosk"
+    app = create_app({"DATA_DIR": str(kiosk_dir), "SECRET_KEY": "test", "PRINTER_URL": "off", "CENTRE": "ERB-01",
+                      "TICKET_RATE_PER_MIN": 0}, clock=server_clock)
+    centre = app.extensions["kiosk"].centre
+    services.load_demo_data(centre)
+    keys.pin_root_keys(kiosk_dir, root_public)
+    agent_mod.enroll(kiosk_dir, server.url, ops.code("ERB-01"), centre="ERB-01", clock=server_clock)
+    enrolment = tmp_path / "enrolment.json"
+    enrolment.write_text(json.dumps(keys.load_or_create_centre_key(kiosk_dir).enrolment("ERB-01")), encoding="utf-8")
+    ops.cli("trust-enrol", "ERB-01", str(enrolment))
+    ops.cli("trust-publish", "--verify-host", f"127.0.0.1:{server.port}")
+    built = System(central_app, server, ops, app, centre, kiosk_dir, server_clock)
+    built.sync()
+    yield built
+    app.extensions["kiosk"].close()
+    server.stop()

@@ -1,9 +1,14 @@
 """Helpers for the requests-and-receipts tests: staff on the test client, form tokens, the provider
-directory, and every file of a data directory."""
+directory, every file of a data directory, and a whole system (central, one kiosk, the agent)."""
 from __future__ import annotations
 
+import base64
+from dataclasses import dataclass
 from pathlib import Path
 
+from kiosk import cases, services
+from sync import agent as agent_mod
+from tests.sync.support import HttpServer
 from tests.web.conftest import csrf_from
 
 HOST = "V.EXAMPLE.GOV.IQ"
@@ -44,3 +49,46 @@ class Staff:
 def data_files(data_dir: Path) -> list[Path]:
     """Every regular file under a data directory, however deep."""
     return sorted(p for p in Path(data_dir).rglob("*") if p.is_file())
+
+
+OPERATOR = ("alice", "correct horse battery staple")
+# ERB-01's names at central (`system` fixture); in English it is "Erbil public service centre"
+CENTRE_NAMES = {"ar": "مركز أربيل للخدمات العامة", "ckb": "ناوەندی خزمەتگوزارییە گشتییەکانی هەولێر",
+                "en": "Erbil public service centre"}
+
+
+@dataclass
+class System:
+    """Central served over loopback, one enrolled kiosk app, and the operator's command line."""
+
+    central_app: object
+    server: HttpServer
+    ops: object
+    kiosk_app: object
+    centre: services.Centre
+    kiosk_dir: Path
+    clock: object
+
+    def sync(self) -> None:
+        """One cron round of the agent, then the kiosk applies what was pulled."""
+        agent_mod.Agent(self.kiosk_dir, centre="ERB-01", clock=self.clock, retry_delay_s=0.01,
+                        timeout=(2, 10)).run()
+        self.kiosk_app.extensions["kiosk"].apply_inbox()
+
+    def serve_and_register(self, service: str = "A", **extra) -> tuple[dict, dict]:
+        """Serve a ticket of `service` at counter 1, register a request and sign its receipt."""
+        with self.kiosk_app.app_context():
+            ticket = services.issue_ticket(self.centre, service=service, lang="en")
+            services.set_counter_status(self.centre, "1", "open", by="demo")
+            services.call_ticket(self.centre, ticket["id"], counter="1", by="demo")
+            doc = cases.register_case(self.centre, ticket_id=ticket["id"], kind=extra.pop("kind", "request"),
+                                      reference="19901234567", by="demo", **extra)
+            record = cases.issue_receipt(self.centre, doc["id"], by="demo")
+        return doc, record
+
+    def operator(self):
+        """A test client of central with the operator's basic credentials."""
+        client = self.central_app.test_client()
+        token = base64.b64encode(":".join(OPERATOR).encode()).decode()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Basic {token}"
+        return client

@@ -9,86 +9,12 @@ import csv
 import io
 import json
 import re
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from kiosk import cases, create_app, keys, services
+from kiosk import cases, keys
 from kiosk.domain import trustlist
-from sync import agent as agent_mod
-from tests.cases.support import PROVIDERS, csrf_from
-from tests.sync.support import HttpServer
-
-OPERATOR = ("alice", "correct horse battery staple")
-
-
-@dataclass
-class System:
-    """Central served over loopback, one enrolled kiosk app, and the operator's command line."""
-
-    central_app: object
-    server: HttpServer
-    ops: object
-    kiosk_app: object
-    centre: services.Centre
-    kiosk_dir: Path
-    clock: object
-
-    def sync(self) -> None:
-        """One cron round of the agent, then the kiosk applies what was pulled."""
-        agent_mod.Agent(self.kiosk_dir, centre="ERB-01", clock=self.clock, retry_delay_s=0.01,
-                        timeout=(2, 10)).run()
-        self.kiosk_app.extensions["kiosk"].apply_inbox()
-
-    def serve_and_register(self, **extra) -> tuple[dict, dict]:
-        """Serve a ticket at counter 1, register a request and sign its receipt."""
-        with self.kiosk_app.app_context():
-            ticket = services.issue_ticket(self.centre, service="A", lang="en")
-            services.set_counter_status(self.centre, "1", "open", by="demo")
-            services.call_ticket(self.centre, ticket["id"], counter="1", by="demo")
-            doc = cases.register_case(self.centre, ticket_id=ticket["id"], kind=extra.pop("kind", "request"),
-                                      reference="19901234567", by="demo", **extra)
-            record = cases.issue_receipt(self.centre, doc["id"], by="demo")
-        return doc, record
-
-    def operator(self):
-        """A test client of central with the operator's basic credentials."""
-        client = self.central_app.test_client()
-        token = base64.b64encode(":".join(OPERATOR).encode()).decode()
-        client.environ_base["HTTP_AUTHORIZATION"] = f"Basic {token}"
-        return client
-
-
-@pytest.fixture
-def system(central_app, ops, tmp_path, server_clock):
-    """Central with a root key, a published trust list and a provider directory; one kiosk enrolled
-    for sync and its receipt key enrolled in the trust list, both on the same clock."""
-    server = HttpServer(central_app)
-    central_app.config["CENTRAL_RECEIPTS_DIR"] = str(tmp_path / "central-receipts")
-    ops.add_centre("ERB-01")
-    ops.cli("add-operator", OPERATOR[0], "--password-stdin", input=OPERATOR[1] + "\n")
-    config = tmp_path / "erb-01.json"
-    config.write_text(json.dumps({"settings": [PROVIDERS]}), encoding="utf-8")
-    ops.cli("config-load", "ERB-01", str(config))
-    root_public = ops.cli("trust-root-create")
-    kiosk_dir = tmp_path / "kiosk"
-    app = create_app({"DATA_DIR": str(kiosk_dir), "SECRET_KEY": "test", "PRINTER_URL": "off", "CENTRE": "ERB-01",
-                      "TICKET_RATE_PER_MIN": 0}, clock=server_clock)
-    centre = app.extensions["kiosk"].centre
-    services.load_demo_data(centre)
-    keys.pin_root_keys(kiosk_dir, root_public)
-    agent_mod.enroll(kiosk_dir, server.url, ops.code("ERB-01"), centre="ERB-01", clock=server_clock)
-    enrolment = tmp_path / "enrolment.json"
-    enrolment.write_text(json.dumps(keys.load_or_create_centre_key(kiosk_dir).enrolment("ERB-01")), encoding="utf-8")
-    ops.cli("trust-enrol", "ERB-01", str(enrolment))
-    ops.cli("trust-publish", "--verify-host", f"127.0.0.1:{server.port}")
-    built = System(central_app, server, ops, app, centre, kiosk_dir, server_clock)
-    built.sync()
-    yield built
-    app.extensions["kiosk"].close()
-    server.stop()
-
+from tests.cases.support import System, csrf_from
 
 def _verify_on_kiosk(system: System, text: str) -> str:
     """The kiosk's /verify page for a scanned text."""
@@ -114,10 +40,11 @@ def test_decision_at_central_reaches_the_kiosk(system):
     assert 'data-status="completed"' in html
     assert cases.case_view(system.centre, cases.get_case(system.centre, doc["id"]))["source"] == "central"
     assert cases.get_case(system.centre, doc["id"])["status"] == "open"  # the kiosk's own document is untouched
-    status = system.central_app.test_client().post("/R/status", json={"qr_text": record["text"]}).get_json()
-    assert status == {"outcome": "valid", "reason": "ok",
-                      "status": {"status": "completed", "overdue": False, "due_at": doc["due_at"],
-                                 "changed_at": "2026-11-22T09:00:00.000Z"}}
+    status = system.central_app.test_client().post("/R/status", json={"qr_text": record["text"], "lang": "en"})
+    assert status.get_json() == {"outcome": "valid", "reason": "ok",
+                                 "status": {"status": "completed", "overdue": False, "due_at": doc["due_at"],
+                                            "changed_at": "2026-11-22T09:00:00.000Z"},
+                                 "names": {"centre": "Erbil public service centre", "service": "Civil status documents"}}
 
 
 def test_case_status_command_refuses_bad_decisions(system):
@@ -180,10 +107,11 @@ def test_operator_pages(system):
     assert 'id="saved"' in page and 'data-status="rejected"' in page
     assert operator.get("/receipts/cases/ERB-01/NOPE").status_code == 404
     assert operator.get("/receipts/overdue").get_data(as_text=True).count('data-case="') == 1
-    report = operator.get("/receipts/report?month=2026-11").get_data(as_text=True)
-    assert re.search(r'data-figure="received">(\d+)<', report).group(1) == "2"
-    assert re.search(r'data-figure="rejected">(\d+) \((\d+)%\)', report).groups() == ("1", "50")
-    assert re.search(r'data-figure="overdue">(\d+)', report).group(1) == "2"
+    report = operator.get("/receipts/report?month=2026-11&lang=en").get_data(as_text=True)
+    assert re.search(r'data-figure="received" data-value="([0-9]+)"', report).group(1) == "2"
+    assert re.search(r'data-figure="rejected" data-value="([0-9]+)" data-pct="([0-9]+)"', report).groups() == ("1", "50")
+    assert '<td class="num" data-figure="rejected" data-value="1" data-pct="50">1 (50%)</td>' in report
+    assert re.search(r'data-figure="overdue" data-value="([0-9]+)"', report).group(1) == "2"
     rows = list(csv.DictReader(io.StringIO(operator.get("/receipts/report.csv?month=2026-11&centre=ERB-01")
                                            .get_data(as_text=True).lstrip("\ufeff"))))
     assert next(r for r in rows if r["group"] == "total")["received"] == "2"
@@ -200,8 +128,10 @@ def test_status_endpoint_refuses_bad_input(system):
     assert client.post("/R/status", data=b"\xff", content_type="application/json").status_code == 400
     assert client.post("/R/status", json={"receipt_id": "01KAR7X3M9Q4ZP2B6V8N5C1DHW"}).status_code == 422
     assert client.post("/R/status", json={"qr_text": "x" * 5000}).status_code == 413
+    assert client.post("/R/status", json={"qr_text": "HTTPS://EVIL/R#AAAA", "lang": "fr"}).status_code == 422
+    assert client.post("/R/status", json={"qr_text": "HTTPS://EVIL/R#AAAA", "names": True}).status_code == 422
     answer = client.post("/R/status", json={"qr_text": "HTTPS://EVIL/R#AAAA"}).get_json()
-    assert answer == {"outcome": "invalid", "reason": "wrong_host", "status": None}
+    assert answer == {"outcome": "invalid", "reason": "wrong_host", "status": None, "names": None}
     assert client.get("/R/status").status_code == 405
     keys_json = client.get("/R/trust-list").get_json()
     assert keys_json["sequence"] == 1 and keys_json["root_keys"][0]["crv"] == "P-256"

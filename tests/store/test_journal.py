@@ -73,6 +73,18 @@ def test_each_write_is_one_fsynced_line(store, monkeypatch):
     assert commit["c"] == [{"t": "tickets", "o": "put", "k": "T1", "d": {"id": "T1"}}]
 
 
+def test_commit_lines_are_what_encode_commit_makes(store):
+    """Lines assembled from pre-encoded changes are byte for byte encode_commit()'s, origin and
+    non-ASCII text included (the sync agent and central read them as plain JSON)."""
+    with store.transaction(origin="central"):
+        store.put("services", {"id": "A", "name": "بەڵگەنامە", "n": [1, 2.5, None, True]})
+        store.delete("services", "missing")
+        store.db.table("t").truncate()
+    store.db.drop_table("t")
+    for line in journal_bytes(store).splitlines(keepends=True):
+        assert encode_commit(decode_commit(line)) == line
+
+
 def test_transaction_is_one_commit_and_rolls_back(store):
     seq = store.seq
     with store.transaction():
@@ -152,9 +164,12 @@ def test_rollback_listeners_run_after_memory_is_restored(store, monkeypatch):
 
 
 def test_unserialisable_document_is_refused_cleanly(store):
-    with pytest.raises(ValueError):
+    """A value JSON cannot hold raises TypeError, as in TinyDB; NaN (not JSON either) ValueError."""
+    with pytest.raises(TypeError):
         store.put("a", {"id": "1", "bad": object()})
-    assert store.get("a", "1") is None
+    with pytest.raises(ValueError):
+        store.put("a", {"id": "1", "bad": float("nan")})
+    assert store.get("a", "1") is None and store.seq == 0
 
 
 def test_second_writer_gets_a_clear_error(store):

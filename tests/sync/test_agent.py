@@ -78,6 +78,18 @@ def test_push_then_nothing_to_do(enrolled, store, make_agent, ops, kiosk_dir):
     assert agent_mod.status(kiosk_dir)["pending"] == 3
 
 
+def test_a_dropped_table_reaches_central_as_a_cleared_one(enrolled, store, make_agent, ops):
+    """The journal records drop_table() as a drop; central, which knows put, del and clear, gets a
+    clear: what the kiosk dropped is gone at central too, what it stored afterwards is kept."""
+    issue(store, 5)
+    make_agent().run()
+    store.db.drop_table("tickets")
+    later = issue(store, 2)
+    outcome = make_agent().run()
+    assert outcome.acked_seq == store.seq
+    assert central_tickets(ops) == {d["id"]: d for d in later}
+
+
 def test_pulled_configuration_applies_atomically_with_tombstones(enrolled, store, make_agent, ops, tmp_path,
                                                                   kiosk_dir):
     load_config(ops, tmp_path, {"services": [SERVICE, {**SERVICE, "id": "B", "code": "B", "prefix": "B"}],

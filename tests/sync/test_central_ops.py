@@ -63,7 +63,7 @@ def test_pages_show_devices_lag_and_offset_under_a_strict_csp(central_app, devic
     device.push([commit(1, put("tickets", ticket_doc())), commit(2)], head_seq=7)
     client = central_app.test_client()
     for path in ("/", "/centres/ERB-01"):
-        response = client.get(path, headers=_auth())
+        response = client.get(path + "?lang=en", headers=_auth())
         assert response.status_code == 200
         csp = response.headers["Content-Security-Policy"]
         assert "script-src" not in csp and "'unsafe-inline'" not in csp and "default-src 'none'" in csp

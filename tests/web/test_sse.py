@@ -22,13 +22,29 @@ from kiosk.web.server import ServerThread
 from kiosk.web.streams import Channel, Client, StreamHub, format_event
 
 
+@pytest.fixture(autouse=True)
+def _close_streams():
+    """No socket outlives its test (an unclosed one would fail a later test with a ResourceWarning)."""
+    yield
+    while Stream.opened:
+        Stream.opened.pop().close()
+
+
+# How long a step may take before the test gives up: generous, because the suite also runs on a
+# loaded machine; none of these tests measures speed.
+PATIENCE = 30.0
+
+
 class Stream:
     """One event stream read from a raw socket, message by message."""
 
-    def __init__(self, url: str, path: str, cookie: str | None = None, timeout: float = 10):
+    opened: list[Stream] = []  # closed after each test, even one that failed halfway
+
+    def __init__(self, url: str, path: str, cookie: str | None = None, timeout: float = PATIENCE):
         """Open the stream and check its answer's head."""
         parts = urlsplit(url)
         self.sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+        Stream.opened.append(self)
         headers = f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: text/event-stream\r\n"
         if cookie:
             headers += f"Cookie: session={cookie}\r\n"
@@ -100,7 +116,7 @@ def server(app):
     srv.stop()
 
 
-def _wait_for(condition, timeout: float = 10) -> None:
+def _wait_for(condition, timeout: float = PATIENCE) -> None:
     """Poll until `condition()` holds."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -148,7 +164,7 @@ def test_display_events_carry_no_personal_data_and_the_clips(server, centre):
     assert [c.split("?")[0].rsplit("/", 1)[1] for c in data["clips"][1:]] == [
         "ticket.wav", "letter_A.wav", "n1.wav", "counter.wav", "n2.wav"]
     for url in data["clips"]:
-        clip = requests.get(server.url + url, timeout=5)
+        clip = requests.get(server.url + url, timeout=PATIENCE)
         assert clip.status_code == 200 and clip.headers["Content-Type"] in ("audio/wav", "audio/x-wav")
     assert stream.next_event() == ("queue-changed", {})
     stream.close()
@@ -169,7 +185,7 @@ def test_a_sorani_call_is_spoken(server, centre):
     assert words and all("/sounds/ckb/" in url for url in words)
     samples, seconds = bytearray(), 0.0
     for url in words:
-        with urllib.request.urlopen(server.url + url, timeout=10) as response:
+        with urllib.request.urlopen(server.url + url, timeout=PATIENCE) as response:
             with wave.open(io.BytesIO(response.read())) as clip:
                 samples += clip.readframes(clip.getnframes())
                 seconds += clip.getnframes() / clip.getframerate()
@@ -198,7 +214,7 @@ def test_a_phone_follows_its_ticket(server, centre):
     services.act(centre, mine["id"], "recall", by="demo", counter="3")
     assert stream.next_event()[1]["calls"] == 2  # called again: the phone alerts again
     stream.close()
-    assert requests.get(f"{server.url}/events/ticket/01HZZZZZZZZZZZZZZZZZZZZZZZ", timeout=5).status_code == 404
+    assert requests.get(f"{server.url}/events/ticket/01HZZZZZZZZZZZZZZZZZZZZZZZ", timeout=PATIENCE).status_code == 404
 
 
 def test_stream_ends_after_its_lifetime(app, centre):
@@ -234,7 +250,7 @@ def test_open_streams_hold_no_worker_thread(server, app):
         stream.messages(1)
     _wait_for(lambda: server.hub.clients == 40)
     for _ in range(5):
-        response = requests.post(f"{server.url}/api/v1/tickets", json={"service": "A", "lang": "en"}, timeout=10)
+        response = requests.post(f"{server.url}/api/v1/tickets", json={"service": "A", "lang": "en"}, timeout=PATIENCE)
         assert response.status_code == 201, response.text
     for stream in streams:
         assert stream.next_event()[0] == "queue-changed"
@@ -244,7 +260,7 @@ def test_open_streams_hold_no_worker_thread(server, app):
 def test_idle_connections_are_closed(server):
     """A connection that never sends a request is closed (keep-alive timeout), so none pile up."""
     parts = urlsplit(server.url)
-    idle = socket.create_connection((parts.hostname, parts.port), timeout=10)
+    idle = socket.create_connection((parts.hostname, parts.port), timeout=PATIENCE)
     assert idle.recv(1) == b""  # closed by the server, not by our timeout
     idle.close()
 

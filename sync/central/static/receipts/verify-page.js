@@ -1,5 +1,10 @@
 // The /R page: verify the receipt in the URL fragment with the browser verifier (WebCrypto), show
-// its contents, then ask central for the live status by posting the whole signed text.
+// its contents, then ask central for the live status by posting the whole signed text; the answer
+// also names the centre and the service in the page's language (until then, or without a
+// connection, the page shows the codes the QR holds).
+// Dates and numbers are written as central's pages write them: the server puts the language's
+// date pattern, month names, digit-group separator and time zone on the page, so the result does
+// not depend on the browser's own locale data (which lacks Sorani).
 // External module (no inline script, no eval): runs under `script-src 'self'`.
 import { openTrustList, receiptTextFromLocation, verifyReceipt } from "/R/receipt-verify.js";
 
@@ -12,28 +17,44 @@ function text(attribute, key) {
   return el ? el.textContent : key;
 }
 
-/** Digits in the page language's numbering (Arabic-Indic for Arabic and Kurdish). */
+/** Digits in the page language's numbering (Arabic-Indic for Arabic and Sorani). */
 function localDigits(value) {
   const s = String(value);
-  return page.dataset.lang === "en" ? s : s.replace(/[0-9]/g, (d) => ARABIC_INDIC[Number(d)]);
+  return page.dataset.nativeDigits === "yes" ? s.replace(/[0-9]/g, (d) => ARABIC_INDIC[Number(d)]) : s;
 }
 
-/** A UTC ISO time as the centre's local date, with the month in words in the page's language and
-    order (the browser's own data has no Sorani month names), and the 24-hour time unless
-    `dateOnly` (a due date has no time of day); in the language's digits. */
-function when(iso, dateOnly) {
-  const words = JSON.parse(page.dataset.dateWords);
+/** A whole number with the language's digit groups ("25,000", "٢٥٬٠٠٠"). */
+function grouped(value) {
+  return localDigits(String(Math.trunc(value)).replace(/\B(?=(\d{3})+(?!\d))/g, page.dataset.group));
+}
+
+/** The parts of a UTC ISO time on the clock of the centres' time zone, or null if unreadable. */
+function localParts(iso) {
+  const moment = new Date(iso);
+  if (Number.isNaN(moment.getTime())) return null;
   const parts = {};
-  try {
-    const format = new Intl.DateTimeFormat("en-GB", { timeZone: "Asia/Baghdad", year: "numeric", month: "numeric",
-      day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-    for (const part of format.formatToParts(new Date(iso))) parts[part.type] = part.value;
-  } catch (err) {
-    return iso;
-  }
-  const date = words.pattern.replace("{d}", parts.day).replace("{m}", words.months[Number(parts.month) - 1])
-    .replace("{y}", parts.year);
-  return localDigits(dateOnly ? date : `${date}${words.comma}${parts.hour}:${parts.minute}`);
+  const format = new Intl.DateTimeFormat("en-GB", {
+    timeZone: page.dataset.timezone, year: "numeric", month: "numeric", day: "numeric",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  });
+  for (const part of format.formatToParts(moment)) parts[part.type] = part.value;
+  return parts;
+}
+
+/** A UTC ISO time as its local date ("4 December 2026", "٤ كانون الأول ٢٠٢٦"): due dates, expiry. */
+function day(iso) {
+  const parts = localParts(iso);
+  if (!parts) return iso;
+  const month = page.dataset.months.split("|")[Number(parts.month) - 1];
+  return localDigits(page.dataset.datePattern.replace("{d}", String(Number(parts.day))).replace("{y}", parts.year))
+    .replace("{M}", month);
+}
+
+/** A UTC ISO time as its local date and 24-hour time. */
+function when(iso) {
+  const parts = localParts(iso);
+  if (!parts) return iso;
+  return day(iso) + page.dataset.comma + localDigits(`${parts.hour}:${parts.minute}`);
 }
 
 /** Keep the receipt in the address when the citizen switches language. */
@@ -52,25 +73,28 @@ function showVerdict(verdict) {
   document.getElementById("reason").dataset.reason = verdict.reason;
   const receipt = verdict.receipt;
   if (!receipt) return;
-  const fields = {
+  showFields({
     centre: receipt.centre,
     service: receipt.service === "GEN" ? text("data-status-text", "referral") : receipt.service,
     ticket: receipt.ticket,
     receipt_id: receipt.receipt_id,
     issued_at: when(receipt.issued_at),
-    due_at: when(receipt.due_at, true),
+    due_at: day(receipt.due_at),
     fee_iqd: receipt.fee_iqd
-      ? text("data-status-text", "fee").replace("%(fee)s", localDigits(receipt.fee_iqd.toLocaleString("en")
-        .replace(/,/g, page.dataset.lang === "en" ? "," : "\u066c")))
+      ? text("data-status-text", "fee").replace("%(fee)s", grouped(receipt.fee_iqd))
       : text("data-status-text", "free"),
     status: text("data-status-text", receipt.status),
-    expires_at: when(receipt.expires_at, true),
-  };
+    expires_at: day(receipt.expires_at),
+  });
+  document.getElementById("contents").hidden = false;
+}
+
+/** Put values into the receipt's contents. */
+function showFields(fields) {
   for (const [name, value] of Object.entries(fields)) {
     const el = page.querySelector(`#contents [data-field="${name}"]`);
     if (el) el.textContent = value;
   }
-  document.getElementById("contents").hidden = false;
 }
 
 /** Ask central for the current status of the receipt's request (the whole signed text is sent). */
@@ -82,12 +106,13 @@ async function showLiveStatus(qrText) {
     const response = await fetch(page.dataset.status, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ qr_text: qrText }),
+      body: JSON.stringify({ qr_text: qrText, lang: page.dataset.lang }),
       credentials: "omit",
       cache: "no-store",
     });
     if (!response.ok) throw new Error(`status ${response.status}`);
     const answer = await response.json();
+    if (answer.names) showNames(answer.names);
     if (!answer.status) {
       line.dataset.status = "unknown";
       line.textContent = text("data-status-text", "unknown");
@@ -102,6 +127,17 @@ async function showLiveStatus(qrText) {
   } catch (err) {
     line.dataset.status = "offline";
     line.textContent = text("data-status-text", "offline");
+  }
+}
+
+/** The centre's and the service's names from central, in place of the codes. */
+function showNames(names) {
+  for (const name of ["centre", "service"]) {
+    const el = page.querySelector(`#contents [data-field="${name}"]`);
+    if (el && names[name]) {
+      el.textContent = names[name];
+      el.dataset.named = "yes";
+    }
   }
 }
 
