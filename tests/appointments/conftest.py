@@ -1,5 +1,6 @@
 """Fixtures for the appointment tests: central on SQLite and PostgreSQL (the sync tests' fixtures,
-imported, not copied), ready to book."""
+imported, not copied), ready to book; the screens' browser context that fails a test on any CSP
+violation, console or page error (the web tests' fixtures, imported)."""
 from __future__ import annotations
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from tests.appointments.support import make_bookable
 from tests.sync.conftest import (backend, central_app, central_url_db, ops, pg_url,  # noqa: F401
                                  server_clock, sqlite_template)
+from tests.web.conftest import context, page, watch  # noqa: F401
 
 
 @pytest.fixture
