@@ -238,3 +238,17 @@ def test_staff_see_the_day_s_appointments(booked, app, centre):
     page = staff.get("/appointments").get_data(as_text=True)
     assert 'data-code="AAAA0001" data-state="checked_in"' in page and "A-001" in page
     assert 'data-code="AAAA0002" data-state="cancelled"' in page and "AAAA-0002" in page
+
+
+@pytest.mark.parametrize("lang, slot, called", [("en", "Appointment at 09:15", "You will be called from 09:15"),
+                                                ("ar", "موعد الساعة ٠٩:١٥", "سيتم نداؤك ابتداءً من الساعة ٠٩:١٥")])
+def test_the_printed_ticket_says_when_the_appointment_is(booked, app, centre, lang, slot, called):
+    from zoneinfo import ZoneInfo
+
+    from kiosk.slips import ticket_slip
+    booked.pull("PR1NT000")
+    ticket = usecase.check_in(centre, "PR1NT000", lang=lang)
+    with app.app_context():
+        printed = ticket_slip(ticket, services.get_service(centre, "A"), centre_names=app.config["CENTRE_NAMES"],
+                              tz=ZoneInfo("Asia/Baghdad"))
+    assert printed.priority_text == slot and printed.ahead_text.startswith(called) and printed.wait_text == ""
