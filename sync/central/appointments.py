@@ -30,7 +30,7 @@ from pathlib import Path
 import click
 from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.cli import with_appcontext
-from sqlalchemy import Connection, case, delete, select, update
+from sqlalchemy import Connection, and_, case, delete, select, update
 
 from kiosk import keys
 from kiosk.domain import appointments as ap
@@ -52,6 +52,9 @@ _PHONE_SEPARATORS = re.compile(r"[\s\-().\u200e\u200f]+")
 # differences) to 14 months after (a year and the overlap with its successor, as centre keys).
 KEY_BACK_DAYS = 1
 KEY_FORWARD_DAYS = 425
+# A booking leaves its centre's feed (kiosks forget it) this long after its slot ended; central
+# keeps its own row.
+FEED_KEEP_DAYS = 30
 
 bp = Blueprint("appointments_api", __name__, url_prefix="/api/v1")
 
@@ -261,6 +264,19 @@ def cancel(conn: Connection, code: object, now: dt.datetime) -> dict:
     feed._record(conn, row.centre, ap.TABLE, row.code, "put", feed_doc(row), now)
     log.info("appointment at %s for service %s at %s cancelled", row.centre, row.service, receipts.iso(row.start_at))
     return view(row)
+
+
+def prune_feed(conn: Connection, now: dt.datetime, keep_days: int = FEED_KEEP_DAYS) -> int:
+    """Tombstone the feed documents of bookings whose slot ended more than `keep_days` ago, so a
+    kiosk's store does not grow with every booking ever made; returns how many."""
+    old = conn.execute(select(Appointment.centre, Appointment.code).join(ConfigDoc, and_(
+        ConfigDoc.centre == Appointment.centre, ConfigDoc.tbl == ap.TABLE, ConfigDoc.key == Appointment.code,
+        ConfigDoc.deleted.is_(False))).where(Appointment.end_at < now - dt.timedelta(days=keep_days))).all()
+    if old:
+        feed.lock_feed(conn)
+    for centre, code in old:
+        feed._record(conn, centre, ap.TABLE, code, "del", None, now)
+    return len(old)
 
 
 # -- rate limits -----------------------------------------------------------------------------------

@@ -4,7 +4,9 @@
 gave a phone number one text message in the booking's language, `remind_before_h` hours before
 its slot (settings/appointments), then erases the number. It also erases the numbers of bookings
 that were cancelled or whose slot has passed, so a number is kept only as long as it is needed.
-A message the gateway refuses is tried again by the next run; a number is never logged.
+A message the gateway refuses is tried again by the next run; a number is never logged. The same
+run does the bookings' housekeeping: old request counts go, and bookings whose slot ended a month
+ago leave the centres' feeds (kiosks forget them; central keeps its rows).
 
 The notifier is pluggable (CENTRAL_SMS_NOTIFIER):
 - `off` (default): no reminders, and the booking endpoints do not keep phone numbers at all.
@@ -150,7 +152,7 @@ def send_reminders(engine, notifier: Notifier, now: dt.datetime) -> dict[str, in
 @with_appcontext
 def remind_command():
     """Send the SMS reminders that are due and erase phone numbers no longer needed (run from cron)."""
-    from sync.central.appointments import forget_old_counts
+    from sync.central.appointments import forget_old_counts, prune_feed
     central = current_app.extensions["central"]
     try:
         notifier = make_notifier(current_app.config)
@@ -159,6 +161,9 @@ def remind_command():
     now = central.clock.now()
     with central.engine.begin() as conn:
         forget_old_counts(conn, now)
+        pruned = prune_feed(conn, now)
+    if pruned:
+        click.echo(f"{pruned} past booking(s) removed from the centres' feeds")
     if notifier is None:
         with central.engine.begin() as conn:
             erased = conn.execute(update(Appointment).where(Appointment.phone.is_not(None)).values(phone=None)).rowcount

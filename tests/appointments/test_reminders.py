@@ -157,3 +157,19 @@ def test_reminders_are_off_by_default(bookable, gateway):
 def test_a_misconfigured_notifier_is_reported(reminding, setting, value):
     reminding.config[setting] = value
     assert "misconfigured" in remind(reminding, ok=False)
+
+
+def test_past_bookings_leave_the_feed_a_month_after_their_slot(bookable, server_clock):
+    from sync.central.models import ConfigChange, ConfigDoc
+    made = book(bookable.test_client()).get_json()["appointment"]
+    server_clock.set("2026-12-23T07:14:00Z")  # 30 days after the slot ended, less a minute
+    assert "removed" not in remind(bookable)
+    server_clock.set("2026-12-23T07:16:00Z")
+    assert "1 past booking(s) removed from the centres' feeds" in remind(bookable)
+    with bookable.extensions["central"].engine.connect() as conn:
+        assert conn.execute(select(ConfigDoc.deleted).where(ConfigDoc.key == made["code"])).scalar() is True
+        ops = conn.execute(select(ConfigChange.op).where(ConfigChange.key == made["code"])
+                           .order_by(ConfigChange.seq)).scalars().all()
+    assert ops == ["put", "del"]
+    assert rows(bookable)[made["code"]].state == "booked"  # central keeps its own row
+    assert "removed" not in remind(bookable)
