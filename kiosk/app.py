@@ -152,19 +152,34 @@ def create_app(config: dict | None = None, *, store=None, printer=None, clock=No
 
 
 def start_background(app: Flask) -> None:
-    """Start the housekeeping thread of a serving kiosk (compaction); tests call it explicitly."""
+    """Start the housekeeping thread of a serving kiosk (day close, compaction); tests call it
+    explicitly."""
     state: KioskState = app.extensions["kiosk"]
 
     def housekeeping():
-        """Snapshot the store every COMPACT_EVERY commits, so start-up replay stays short."""
-        while not state.stopping.wait(10):
+        """Close the service days before today (first pass, then after each midnight), and
+        snapshot the store every COMPACT_EVERY commits and after a day close, so start-up replay
+        stays short and the snapshot holds the live set only."""
+        from kiosk.usecases.days import close_days
+        closed_for = None
+        while not state.stopping.is_set():
+            closed = False
+            try:
+                today = state.centre.today()
+                if today != closed_for:
+                    closed_for = today  # a failure is retried after midnight or at the next start
+                    closed = bool(close_days(state.centre)["closed"])
+            except Exception:
+                log.exception("closing the earlier service days failed (nothing is lost: their records stay "
+                              "live); `flask --app kiosk check` tells why")
             try:
                 storage = state.centre.store.storage
-                if storage.seq - storage.snapshot_seq >= app.config["COMPACT_EVERY"]:
+                if closed or storage.seq - storage.snapshot_seq >= app.config["COMPACT_EVERY"]:
                     log.info("compacting the store at commit %d", storage.seq)
-                    storage.compact()
+                    state.centre.store.compact()
             except Exception:
                 log.exception("housekeeping failed")
+            state.stopping.wait(10)
 
     def inbox():
         """Pick up configuration pulled by the sync agent within a few seconds."""

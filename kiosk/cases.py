@@ -346,11 +346,21 @@ def register_case(c: services.Centre, *, ticket_id: str, kind: str, reference: s
 
 
 def get_case(c: services.Centre, case_id: str) -> dict:
-    """One stored case, or NotFound."""
-    doc = c.store.get(CASES, case_id) if isinstance(case_id, str) else None
+    """One case, live or of a closed day, or NotFound."""
+    doc = c.history.get(CASES, case_id) if isinstance(case_id, str) else None
     if doc is None:
         raise NotFound(f"no case {case_id!r}", case=case_id)
     return doc
+
+
+def receipt_of(c: services.Centre, doc: dict) -> dict | None:
+    """The case's receipt record, or None before one is issued. A live case's receipt is live (day
+    close archives a receipt with its closed case or after it), so only an archived case's receipt
+    is looked for in the archive."""
+    record = c.store.get(RECEIPTS, doc["receipt_id"])
+    if record is not None or c.store.get(CASES, doc["id"]) is not None:
+        return record
+    return c.history.get(RECEIPTS, doc["receipt_id"], days=[doc["created_day"]])
 
 
 def central_decision(c: services.Centre, case_id: str) -> dict | None:
@@ -380,7 +390,7 @@ def issue_receipt(c: services.Centre, case_id: str, *, by: str) -> dict:
     again returns the stored one. Returns the receipt document (its `text` is the QR text)."""
     with c.store.lock:
         doc = get_case(c, case_id)
-        existing = c.store.get(RECEIPTS, doc["receipt_id"])
+        existing = receipt_of(c, doc)
         if existing is not None:
             return existing
         accepted = current_trust_list(c)
@@ -493,13 +503,15 @@ def case_view(c: services.Centre, doc: dict, now: dt.datetime | None = None) -> 
             "created_at": doc["created_at"], "due_at": doc["due_at"], "status": current.status.value,
             "status_at": iso(current.at) if current.at else None, "source": current.source,
             "overdue": domain.is_overdue(current.status, due, now), "receipt_id": doc["receipt_id"],
-            "has_receipt": c.store.get(RECEIPTS, doc["receipt_id"]) is not None, "documents": doc.get("documents", []),
+            "has_receipt": receipt_of(c, doc) is not None, "documents": doc.get("documents", []),
             "fee_iqd": doc.get("fee_iqd", 0), "lang": doc.get("lang"), "events": doc.get("events", []),
             "central_reason": current.reason if current.source == "central" else None}
 
 
 def list_cases(c: services.Centre, *, include_closed: bool = False, now: dt.datetime | None = None) -> list[dict]:
-    """Cases by due date, soonest (or most overdue) first; open ones only unless `include_closed`."""
+    """Cases by due date, soonest (or most overdue) first; open ones only unless `include_closed`,
+    which adds the closed cases of days not yet closed (older ones are in the monthly report and
+    open by their id)."""
     now = now or c.clock.now()
     views = [case_view(c, doc, now) for doc in c.store.all(CASES)]
     if not include_closed:
@@ -517,10 +529,12 @@ def cases_at_counter(c: services.Centre, counter: str) -> list[dict]:
 
 
 def report(c: services.Centre, month: str, now: dt.datetime | None = None) -> domain.Report:
-    """The centre's monthly report (statuses as they are now, central's decisions included)."""
+    """The centre's monthly report (statuses as they are now, central's decisions included), from
+    the cases registered that month, whether their days are closed or not."""
     now = now or c.clock.now()
     facts = []
-    for doc in c.store.all(CASES):
+    days = [day.isoformat() for day in domain.month_days(month)]
+    for doc in c.history.records(CASES, days):
         try:
             facts.append(domain.facts_of(doc, central_decision(c, doc["id"])))
         except ValueError as exc:
@@ -573,8 +587,9 @@ def verify_scanned(c: services.Centre, text: object) -> dict:
     verdict = receipts.verify(code, accepted, c.clock.now())
     found = None
     if verdict.receipt is not None and verdict.receipt.centre == c.config["CENTRE"]:
-        record = c.store.get(RECEIPTS, verdict.receipt.receipt_id)
-        doc = c.store.get(CASES, record["case"]) if record else None
+        issued_day = verdict.receipt.issued_at.astimezone(c.tz).date().isoformat()
+        record = c.history.get(RECEIPTS, verdict.receipt.receipt_id, days=[issued_day])
+        doc = c.history.get(CASES, record["case"], days=[issued_day]) if record else None
         if doc is not None:
             found = case_view(c, doc)
     return {"outcome": verdict.outcome.value, "reason": verdict.reason, "verdict": verdict.to_json(),
@@ -642,7 +657,7 @@ def print_receipt(c: services.Centre, case_id: str, *, lang: str | None = None) 
     from hardware.receipt import receipt_document
 
     doc = get_case(c, case_id)
-    record = c.store.get(RECEIPTS, doc["receipt_id"])
+    record = receipt_of(c, doc)
     if record is None:
         raise NotFound("this case has no receipt yet", case=case_id)
     if c.printer is None:

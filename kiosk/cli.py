@@ -1,10 +1,14 @@
-"""Command line: `flask --app kiosk demo-data | serve | compact | check | verify | export-key | voice ...`
-(same use cases as the screens)."""
+"""Command line: `flask --app kiosk demo-data | serve | compact | check | close-day | simulate | export |
+verify | export-key | voice ...` (same use cases as the screens)."""
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import pathlib
 import sys
+import time
+from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask, current_app
@@ -82,11 +86,35 @@ def check_command(fix):
     torn = centre.store.storage.recovered_torn_bytes
     click.echo(f"ok    store opened at commit {centre.store.seq}"
                + (f" (cut {torn} torn bytes left by a crash)" if torn else ""))
-    for ok, message in services.check(centre):
+    for ok, message in [*_check_archive(centre), *services.check(centre)]:
         click.echo(("ok    " if ok else "FAIL  ") + message)
         failed |= not ok
     if failed:
         sys.exit(1)
+
+
+def _check_archive(centre) -> list[tuple[bool, str]]:
+    """Every archive file against its checksum and its own structure; an interrupted day close."""
+    from kiosk.store.archive import ArchiveError
+    archive = centre.history.archive
+    try:
+        parts = archive.parts()
+    except ArchiveError as exc:
+        return [(False, str(exc))]
+    results = []
+    for part in parts:
+        results += [(False, f"archive: {problem}") for problem in archive.verify(part, centre.tz)]
+    size = sum(p.bytes for p in parts)
+    days = len({p.day for p in parts})
+    if not any(not ok for ok, _ in results):
+        results.append((True, f"archive: {days} closed days in {len(parts)} files ({size / 1e6:.1f} MB), "
+                              "every checksum matches"))
+    for part in archive.pending():
+        results.append((True, f"archive: {part.file} was being moved when a day close stopped; the next one "
+                              "finishes it (readers see each record once meanwhile)"))
+    for name in archive.leftovers():
+        results.append((True, f"archive: {name} is left from an interrupted day close; the next one deletes it"))
+    return results
 
 
 def _check_modes(app: Flask, fix: bool) -> bool:
@@ -111,6 +139,104 @@ def _check_modes(app: Flask, fix: bool) -> bool:
     if len(found) > 20:
         click.echo(f"        ... and {len(found) - 20} more")
     return False
+
+
+@click.command("close-day")
+def close_day_command():
+    """Close every service day before today: end what is left of its queue, move its finished
+    records to the archive, prune archived days older than the retention that central has."""
+    from kiosk.usecases.days import close_days
+    centre = _centre()
+
+    def report(part):
+        counts = ", ".join(f"{n} {table}" for table, n in part.counts.items())
+        click.echo(f"archived {part.day} as {part.file}: {counts}")
+
+    result = close_days(centre, progress=report)
+    for part in result["resumed"]:
+        click.echo(f"finished moving {part.file} (a day close had been interrupted)")
+    if result["closed"]:
+        centre.store.compact()
+    click.echo(f"today is {result['today']}: {len(result['closed'])} day(s) archived, {result['ended']} left-over "
+               f"ticket(s) cancelled, {len(result['pruned'])} archive file(s) pruned")
+
+
+@click.command("simulate")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3660),
+              help="service days to simulate, ending yesterday")
+@click.option("--per-day", default=500, show_default=True, type=click.IntRange(1, 100_000),
+              help="tickets per day")
+@click.option("--seed", default=1, show_default=True, type=int, help="the same seed makes the same days")
+@click.option("--close/--no-close", default=True, show_default=True,
+              help="close each day after its midnight (--no-close leaves every day in the live store)")
+@click.option("--quiet", is_flag=True, help="no line per day")
+def simulate_command(days, per_day, seed, close, quiet):
+    """Fill an empty data directory with DAYS simulated days of a centre's work, ending yesterday,
+    through the same use cases as the screens, on a simulated clock (demonstrations, benchmarks)."""
+    from kiosk.clock import FrozenClock
+    from kiosk.events import Broker
+    from kiosk.store import Store
+    from kiosk.usecases.simulation import SimulationRefused, simulate
+    app = current_app
+    real = app.extensions["kiosk"].clock
+    tz = ZoneInfo(app.config["TIMEZONE"])
+    first_day = real.now().astimezone(tz).date() - dt.timedelta(days=days)
+    clock = FrozenClock(dt.datetime.combine(first_day, dt.time(0, 0), tz))
+    try:
+        # durability per simulated day (a snapshot and the day's journal fsynced at its end)
+        store = Store(app.config["DATA_DIR"], clock=clock, fsync=False)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    started = time.monotonic()
+
+    def report(figures):
+        if not quiet:
+            click.echo(f"{figures['day']}: {figures['tickets']} tickets, {figures['served']} served, "
+                       f"{figures['requests']} requests, {figures.get('parts', 0)} archive file(s) "
+                       f"({time.monotonic() - started:.0f} s)")
+
+    try:
+        centre = services.Centre(store=store, clock=clock, events=Broker(), config=app.config)
+        totals = simulate(centre, clock, first_day=first_day, days=days, per_day=per_day, seed=seed, close=close,
+                          on_day=report)
+    except SimulationRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    click.echo(f"simulated {totals.days} days from {first_day}: {totals.tickets} tickets ({totals.served} served, "
+               f"{totals.no_shows} not present, {totals.transfers} transferred), {totals.requests} requests, "
+               f"{totals.receipts} receipts, {totals.parts} archive files in {time.monotonic() - started:.0f} s")
+
+
+@click.command("export")
+@click.option("--from", "first", default=None, help="first service day, YYYY-MM-DD (default: the oldest)")
+@click.option("--to", "last", default=None, help="last service day, YYYY-MM-DD (default: today)")
+@click.option("--table", "tables", multiple=True,
+              type=click.Choice(["tickets", "requests", "receipts", "audit", "numbering"]),
+              help="tables to export (default: all of these)")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-",
+              help="file to write (default: standard output)")
+def export_command(first, last, tables, output):
+    """Write the centre's records of a range of service days, closed or not, as JSON lines:
+    {"table", "day", "doc"} (sealed fields stay sealed)."""
+    from kiosk.store.archive import TABLES
+    centre = _centre()
+    for name, value in (("--from", first), ("--to", last)):
+        if value is not None:
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError:
+                raise click.BadParameter("a day like 2026-11-22", param_hint=name) from None
+    last = last or centre.today()
+    count = 0
+    for table in tables or TABLES:
+        for day, docs in centre.history.each_day(table):
+            if (first is None or day >= first) and day <= last:
+                for doc in docs:
+                    output.write(json.dumps({"table": table, "day": day, "doc": doc}, ensure_ascii=False,
+                                            separators=(",", ":")) + "\n")
+                    count += 1
+    click.echo(f"{count} records exported", err=True)
 
 
 @click.command("pin-root")
@@ -178,5 +304,5 @@ def register(app: Flask) -> None:
     from sync.agent import enroll_command, sync_command
     for command in (demo_data_command, serve_command, compact_command, check_command, print_test_command,
                     enroll_command, sync_command, verify_command, pin_root_command, export_key_command,
-                    voice_command):
+                    voice_command, close_day_command, simulate_command, export_command):
         app.cli.add_command(command)

@@ -35,6 +35,7 @@ DEFAULTS: dict = {
                        "fc00::/7", "fe80::/10"],
     "SECRET_KEY": None,               # default: generated once into <data>/secret.key
     "COMPACT_EVERY": 5000,            # commits between automatic snapshots
+    "ARCHIVE_RETENTION_DAYS": 400,    # closed days kept in DATA/archive (pruned only once central has them)
     "INBOX_POLL_S": 5,                # seconds between looks for configuration pulled from central
     "SSE_HEARTBEAT_S": 15,            # keep-alive comment on live-update streams
     "SSE_MAX_AGE_S": 600,             # streams end after this and the browser reconnects
@@ -47,7 +48,7 @@ DEFAULTS: dict = {
 
 _INT_KEYS = ("PRIORITY_RATIO", "MAX_WAIT_MIN", "IDLE_RESET_S", "STAFF_IDLE_MIN", "TOKEN_TTL_MIN",
              "TICKET_RATE_PER_MIN", "MAX_CONTENT_LENGTH", "COMPACT_EVERY", "SSE_QUEUE_SIZE", "SERVER_THREADS",
-             "PRINT_QUEUE_MAX", "TRUSTED_PROXIES")
+             "PRINT_QUEUE_MAX", "TRUSTED_PROXIES", "ARCHIVE_RETENTION_DAYS")
 _SECONDS_KEYS = ("INBOX_POLL_S", "SSE_HEARTBEAT_S", "SSE_MAX_AGE_S", "SSE_DISPLAY_COALESCE_S",
                  "SSE_STAFF_COALESCE_S", "SSE_TICKET_COALESCE_S")
 
@@ -121,6 +122,8 @@ def load(instance_path: str | os.PathLike, overrides: dict | None = None,
     config["STAFF_NETWORKS"] = _networks(config["STAFF_NETWORKS"], source["STAFF_NETWORKS"])
     if config["PRIORITY_RATIO"] < 1:
         raise ConfigError("PRIORITY_RATIO must be at least 1")
+    if config["ARCHIVE_RETENTION_DAYS"] < 1:
+        raise ConfigError(f"ARCHIVE_RETENTION_DAYS must be at least 1 (from {source['ARCHIVE_RETENTION_DAYS']})")
     if config["PRINT_QUEUE_MAX"] < 1:
         raise ConfigError(f"PRINT_QUEUE_MAX must be at least 1 (from {source['PRINT_QUEUE_MAX']})")
     try:

@@ -22,7 +22,8 @@ from kiosk.domain.tickets import TRANSITIONS, State, new_ticket, transition
 from kiosk.events import Broker
 from kiosk.ids import new_ulid
 from kiosk.security import dummy_pin_hash, hash_pin, verify_pin
-from kiosk.store import Store
+from kiosk.store import Store, StoreError
+from kiosk.store.archive import Archive, History
 from kiosk.store.queue import TicketRepository
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,13 @@ class Centre:
     config: dict
     printer: object | None = None     # has print_ticket(ticket_view, service, priority_names); None prints nothing
     tickets: TicketRepository = field(init=False)
+    history: History = field(init=False)
     issue_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self):
-        """Index the tickets already stored."""
+        """Index the tickets already stored; read closed days through the archive."""
         self.tickets = TicketRepository(self.store)
+        self.history = History(self.store, Archive(self.store.data_dir), self.tz)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -184,10 +187,10 @@ def times_called(ticket: dict) -> int:
 
 
 def _open_counters_for(c: Centre, service: str) -> int:
-    """How many open counters serve a service."""
-    states = {s["id"]: s.get("status") for s in c.store.all("counter_state")}
-    return sum(1 for k in c.store.all("counters")
-               if service in k.get("services", []) and states.get(k["id"]) == "open")
+    """How many open counters serve a service (counted in place: a large centre's counters are
+    not copied for every ticket shown)."""
+    open_ids = set(c.store.keys("counter_state", lambda s: s.get("status") == "open"))
+    return c.store.count("counters", lambda k: k["id"] in open_ids and service in k.get("services", ()))
 
 
 def issue_ticket(c: Centre, *, service: str, priority: str = NORMAL, lang: str | None = None,
@@ -259,8 +262,8 @@ def _print(c: Centre, view: dict, svc: dict) -> None:
 
 
 def get_ticket(c: Centre, ticket_id: str) -> dict:
-    """One ticket as the API shows it, or NotFound."""
-    ticket = c.tickets.get(ticket_id) if isinstance(ticket_id, str) else None
+    """One ticket as the API shows it (also one of a closed day), or NotFound."""
+    ticket = c.history.get("tickets", ticket_id) if isinstance(ticket_id, str) else None
     if ticket is None:
         raise NotFound(f"no ticket {ticket_id!r}", ticket=ticket_id)
     return ticket_view(c, ticket)
@@ -281,6 +284,11 @@ def _change(c: Centre, ticket_id: str, action: str, *, by: str, counter: str | N
             _audit(c, by, action, ticket["id"], {"number": ticket["number"], "counter": updated.get("counter")})
     _announce(c, action, updated)
     return updated
+
+
+def end_ticket(c: Centre, ticket_id: str, *, by: str, reason: str) -> dict:
+    """Cancel a ticket that can no longer be served (its service day is over), saying why."""
+    return _change(c, ticket_id, "cancel", by=by, reason=reason)
 
 
 def _announce(c: Centre, action: str, ticket: dict) -> None:
@@ -344,8 +352,8 @@ def transfer(c: Centre, ticket_id: str, *, service: str, by: str) -> dict:
         now = c.clock.now()
         day = c.today(now)
         numbering = _numbering(c, target, day)
-        new = new_ticket(ticket_id=new_ulid(), service=target, n=numbering["last"] + 1, day=day,
-                         priority=ticket["priority"],
+        new = new_ticket(ticket_id=new_ulid(int(now.timestamp() * 1000)), service=target, n=numbering["last"] + 1,
+                         day=day, priority=ticket["priority"],
                          lang=ticket["lang"], now=now, device=c.store.device_id,
                          arrival_at=ticket.get("arrival_at") or ticket["issued_at"], origin=ticket)
         closed = transition(ticket, "transfer", now=now, by=by, reason=target["code"])
@@ -576,16 +584,17 @@ def set_staff(c: Centre, staff_id: str, *, pin: str, role: str, display_name: st
 def _audit(c: Centre, actor: str, action: str, target: str, detail: dict) -> dict:
     """Append one entry to the hash chain (inside the caller's transaction)."""
     head = c.store.get("settings", "audit_head") or {"id": "audit_head", "n": 0, "hash": audit.GENESIS}
-    entry = audit.make_entry(entry_id=new_ulid(), n=head["n"] + 1, prev=head["hash"], at=iso(c.clock.now()),
-                             actor=actor, action=action, target=target, detail=detail)
+    now = c.clock.now()
+    entry = audit.make_entry(entry_id=new_ulid(int(now.timestamp() * 1000)), n=head["n"] + 1, prev=head["hash"],
+                             at=iso(now), actor=actor, action=action, target=target, detail=detail)
     c.store.put("audit", entry)
     c.store.put("settings", {"id": "audit_head", "n": entry["n"], "hash": entry["hash"]})
     return entry
 
 
 def verify_audit(c: Centre) -> tuple[bool, str]:
-    """Check the stored audit chain."""
-    return audit.verify_chain(c.store.all("audit"))
+    """Check the audit chain, live and archived entries as one chain."""
+    return audit.verify_ordered(c.history.audit_chain())
 
 
 # -- demo ------------------------------------------------------------------------------------------
@@ -637,24 +646,36 @@ def load_demo_data(c: Centre) -> dict:
 
 
 def check(c: Centre) -> list[tuple[bool, str]]:
-    """Integrity checks for `flask check`: audit chain, numbering, ticket references."""
-    results = [verify_audit(c)]
-    tickets = c.store.all("tickets")
-    seen, dupes = set(), 0
-    for t in tickets:
-        key = (t["day"], t["service"], t["seq_in_day"])
-        dupes += key in seen
-        seen.add(key)
-    results.append((dupes == 0, f"{len(tickets)} tickets, {dupes} duplicate numbers"))
-    highest: dict[tuple[str, str], int] = {}
-    for t in tickets:
-        key = (t["day"], t["service"])
-        highest[key] = max(highest.get(key, 0), t["seq_in_day"])
-    last = {(n["day"], n["service"]): n["last"] for n in c.store.all("numbering")}
-    behind = [k for k, top in highest.items() if last.get(k, 0) < top]
-    results.append((not behind, f"{len(behind)} day counters behind their tickets"))
-    known = {s["code"] for s in c.store.all("services")}
-    orphans = sum(1 for t in tickets if t["service"] not in known)
-    results.append((orphans == 0, f"{orphans} tickets of unknown services"))
-    return results
+    """Integrity checks for `flask check`: audit chain, numbering, ticket references, over live and
+    archived days alike (one day in memory at a time). An archive file that cannot be read fails
+    the checks that need it, with its name, and the others still run."""
+    try:
+        results = [verify_audit(c)]
+    except StoreError as exc:
+        results = [(False, f"audit chain not checked: {exc}")]
+    try:
+        return results + _check_tickets(c)
+    except StoreError as exc:
+        return results + [(False, f"tickets not checked: {exc}")]
 
+
+def _check_tickets(c: Centre) -> list[tuple[bool, str]]:
+    """No number given twice in a day, day counters at or above their tickets, known services."""
+    known = {s["code"] for s in c.store.all("services")}
+    count = dupes = orphans = 0
+    behind = []
+    for day, tickets in c.history.each_day("tickets"):
+        seen: set = set()
+        highest: dict[str, int] = {}
+        for t in tickets:
+            count += 1
+            key = (t["service"], t["seq_in_day"])
+            dupes += key in seen
+            seen.add(key)
+            highest[t["service"]] = max(highest.get(t["service"], 0), t["seq_in_day"])
+            orphans += t["service"] not in known
+        last = {n["service"]: n["last"] for n in c.history.records("numbering", [day])}
+        behind += [(day, service) for service, top in highest.items() if last.get(service, 0) < top]
+    return [(dupes == 0, f"{count} tickets, {dupes} duplicate numbers"),
+            (not behind, f"{len(behind)} day counters behind their tickets"),
+            (orphans == 0, f"{orphans} tickets of unknown services")]

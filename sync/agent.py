@@ -346,11 +346,12 @@ class Agent:
             acked, position = last, after
 
     def _payload(self, commits: list[dict], from_seq: int, head_seq: int) -> dict:
-        """The push message: only kiosk-authoritative changes; other commits go as empty stubs."""
+        """The push message: only kiosk-authoritative changes; other commits (central's
+        configuration applied, finished records moved to the day archive) go as empty stubs."""
         wire = []
         for commit in commits:
-            if commit.get("o") == protocol.ORIGIN_CENTRAL:
-                changes = []  # configuration applied from central: never echo it back
+            if commit.get("o") in protocol.UNPUSHED_ORIGINS:
+                changes = []  # configuration applied from central, or records moved to the archive
             else:
                 changes = [_wire(c) for c in commit.get("c", []) if isinstance(c, dict) and c.get("t") in protocol.PUSH_TABLES]
             wire.append({"s": commit["s"], "at": commit.get("at", ""), "h": commit.get("h", ""), "c": changes})

@@ -42,6 +42,11 @@ PUSH_TABLES = frozenset({"tickets", "requests", "receipts", "audit"})
 # holds the bookings central took for the centre (docs/appointments.md).
 PULL_TABLES = frozenset({"services", "counters", "staff", "priority_classes", "settings", "appointments"})
 ORIGIN_CENTRAL = "central"
+# Commits that move a closed day's finished records from the kiosk's live store into its archive:
+# the records stay what they were, so central must not delete them.
+ORIGIN_ARCHIVE = "archive"
+# Commits whose changes are never pushed (they travel as empty stubs, keeping the sequence whole).
+UNPUSHED_ORIGINS = frozenset({ORIGIN_CENTRAL, ORIGIN_ARCHIVE})
 
 MAX_BODY_BYTES = 8 * 1024 * 1024        # a request body as sent (compressed)
 MAX_INFLATED_BYTES = 32 * 1024 * 1024   # the same body after gunzip (guards against gzip bombs)

@@ -39,7 +39,7 @@ def device_identity(data_dir: Path, clock) -> str:
     try:
         return json.loads(path.read_text(encoding="utf-8"))["device_id"]
     except FileNotFoundError:
-        device_id = new_ulid()
+        device_id = new_ulid(int(clock.now().timestamp() * 1000))
         body = {"device_id": device_id, "created_at": iso(clock.now())}
         write_atomic(path, json.dumps(body).encode("utf-8"))
         return device_id
@@ -99,10 +99,20 @@ class Store:
         with self.storage.lock:
             return [clone(d) for d in self.storage.tables.get(table, {}).values() if predicate(d)]
 
-    def count(self, table: str) -> int:
-        """Number of documents in a table."""
+    def keys(self, table: str, where: Callable[[dict], bool] | None = None) -> list[str]:
+        """The ids of a table's documents (for which `where`, reading them in place, is true),
+        without copying them: callers `get` what they need, a lock at a time, so a long walk
+        never holds up writers."""
         with self.storage.lock:
-            return len(self.storage.tables.get(table, {}))
+            docs = self.storage.tables.get(table, {})
+            return list(docs) if where is None else [k for k, d in docs.items() if where(d)]
+
+    def count(self, table: str, where: Callable[[dict], bool] | None = None) -> int:
+        """Number of documents in a table, or of those for which `where` is true (it reads them in
+        place: nothing is copied, so it must not change them)."""
+        with self.storage.lock:
+            docs = self.storage.tables.get(table, {})
+            return len(docs) if where is None else sum(1 for d in docs.values() if where(d))
 
     def put(self, table: str, doc: dict) -> None:
         """Insert or replace the document whose key is doc["id"] (the store keeps its own copy; a
@@ -124,6 +134,20 @@ class Store:
             if key not in self.storage.tables.get(table, {}):
                 return False
             self.db.table(table)._update_table(lambda t: t.__delitem__(key))
+            return True
+
+    def delete_if_unchanged(self, table: str, doc: dict) -> bool | None:
+        """Remove a document only if it is stored exactly as `doc` (compared in place, without a
+        copy): True when removed, False when it is stored differently (it stays), None when there
+        is none. Inside a transaction it joins the caller's commit."""
+        key = doc.get("id")
+        with self.storage.lock:
+            stored = self.storage.tables.get(table, {}).get(key)
+            if stored is None:
+                return None
+            if stored != doc:
+                return False
+            self.db.table(table)._update_table(lambda t: t.pop(key))
             return True
 
     def compact(self) -> dict:

@@ -287,6 +287,12 @@ class TicketRepository:
         with self._lock:
             return list(self.done_by.get((day, staff), ()))
 
+    def forget_days_before(self, day: str) -> None:
+        """Drop the staff figures of closed days (they are only ever asked for today)."""
+        with self._lock:
+            for key in [k for k in self.done_by if k[0] < day]:
+                del self.done_by[key]
+
     def day_tickets(self, day: str) -> list[dict]:
         """Every ticket of a service day (supervisor views; a scan, kept off the hot paths)."""
         return self.store.find(TABLE, lambda t: t.get("day") == day)

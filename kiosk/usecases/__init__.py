@@ -1,1 +1,1 @@
-"""Use cases beside kiosk/services.py, one module per feature (they take a `services.Centre`)."""
+"""Use cases grouped by what they are about (the older ones still sit beside `kiosk/services.py`)."""

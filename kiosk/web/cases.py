@@ -229,7 +229,7 @@ def _case_context(case_id: str, **extra) -> dict:
     """Everything the case page shows (sealed fields opened for staff)."""
     centre = kiosk().centre
     doc = cases.get_case(centre, case_id)
-    record = centre.store.get(cases.RECEIPTS, doc["receipt_id"])
+    record = cases.receipt_of(centre, doc)
     return {"case": cases.case_view(centre, doc), "secrets": cases.case_secrets(centre, doc), "receipt": record,
             "qr": qr_svg(record["text"]) if record else None, "providers": cases.providers(centre),
             "demo_receipt": bool(record) and keys.is_demo_host(cases.receipt_host(record)),
