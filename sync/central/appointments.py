@@ -183,7 +183,7 @@ def feed_doc(row) -> dict:
             "booked_at": receipts.iso(row.booked_at)}
 
 
-def normalise_phone(value: object) -> str | None:
+def normalise_phone(value: object) -> str:
     """A phone number as digits with an optional leading +, from what people type (Arabic-Indic
     digits, spaces, dashes, 00 for +); ValueError when it is not 7 to 15 digits."""
     if not isinstance(value, str) or len(value) > 40:

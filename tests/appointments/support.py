@@ -2,6 +2,7 @@
 central ready to book (root key, booking key, published trust list)."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -46,3 +47,7 @@ def book(client, start: str = MONDAY_10, **fields):
     """POST /api/v1/appointments with the test's defaults."""
     body = {"centre": "ERB-01", "service": "A", "start": start, "lang": "en", **fields}
     return client.post("/api/v1/appointments", json=body)
+
+# The kiosk tests' clock is 2026-11-22T06:00Z: Sunday 09:00 in Baghdad; a slot at 09:15 local.
+KIOSK_HOST = "V.EXAMPLE.IQ"
+SLOT = dt.datetime(2026, 11, 22, 6, 15, tzinfo=dt.timezone.utc)

@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 
 from kiosk import services
-from tests.appointments.test_kiosk import SLOT, booked  # noqa: F401 - the fixture
+from tests.appointments.support import SLOT
 from tests.web.test_browser import LANGS, accessible, login, settle
 
 pytestmark = pytest.mark.browser

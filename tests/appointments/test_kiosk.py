@@ -8,59 +8,13 @@ import datetime as dt
 
 import pytest
 
-from kiosk import cases, keys, services
+from kiosk import keys, services
 from kiosk.clock import iso
-from kiosk.domain import appointments as ap
-from kiosk.domain.trustlist import TrustedKey, TrustList
 from kiosk.store import Store
 from kiosk.usecases import appointments as usecase
-from tests.appointments.support import APPOINTMENTS
-from tests.cases.conftest import publish
+from tests.appointments.support import SLOT
 from tests.store.test_queue import check_index
 from tests.web.conftest import Staff, csrf_from
-
-HOST = "V.EXAMPLE.IQ"
-UTC = dt.timezone.utc
-# The test clock is 2026-11-22T06:00Z: Sunday 09:00 in Baghdad.
-SLOT = dt.datetime(2026, 11, 22, 6, 15, tzinfo=UTC)  # 09:15 local
-
-
-class Bookings:
-    """Bookings as central would send them: pulled documents and signed QR texts."""
-
-    def __init__(self, centre, key: keys.SigningKey):
-        """Book for `centre` with central's booking `key`."""
-        self.centre, self.key = centre, key
-
-    def pull(self, code: str, start: dt.datetime = SLOT, *, service: str = "A", state: str = "booked") -> dict:
-        """Put a booking in the kiosk's store as the pull does."""
-        doc = {"id": code, "code": code, "service": service, "start_at": iso(start),
-               "end_at": iso(start + dt.timedelta(minutes=15)), "state": state, "lang": "ar",
-               "booked_at": "2026-11-20T10:00:00.000Z"}
-        self.centre.store.put(ap.TABLE, doc)
-        return doc
-
-    def qr(self, code: str, start: dt.datetime = SLOT, *, service: str = "A", centre: str = "DEMO",
-           key: keys.SigningKey | None = None) -> str:
-        """The QR text central would sign for a booking."""
-        booking = ap.Booking(code=code, centre=centre, service=service, start=start,
-                             end=start + dt.timedelta(minutes=15), issued_at=dt.datetime(2026, 11, 20, 10, tzinfo=UTC))
-        return ap.sign(booking, (key or self.key).private_key, HOST)
-
-
-@pytest.fixture
-def booked(centre, tmp_path):
-    """The demo centre with central's booking key on its accepted trust list and appointment settings."""
-    root = keys.create_root_key(tmp_path / "central" / "root-key.pem")
-    booking_key = keys.create_key_file(tmp_path / "central" / "booking-key.pem")
-    keys.pin_root_keys(cases.data_dir(centre), root.public_pem())
-    now = centre.clock.now()
-    publish(centre.store, root, TrustList(sequence=1, issued_at=now, verify_host=HOST, keys=(
-        TrustedKey.from_public_key(ap.BOOKING_SIGNER, booking_key.public_key, now - dt.timedelta(days=30),
-                                   now + dt.timedelta(days=400)),)))
-    centre.store.put("settings", APPOINTMENTS)
-    return Bookings(centre, booking_key)
-
 
 def check_in(client, code: str, **extra):
     """POST /api/v1/appointments/check-in."""
