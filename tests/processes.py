@@ -39,9 +39,9 @@ def start_kiosk(env: dict[str, str], port: int, log: Path, timeout: float = 30) 
         if proc.poll() is not None:
             raise AssertionError(f"the kiosk did not start: {log.read_text(errors='replace')[-2000:]}")
         try:
-            if requests.get(f"http://127.0.0.1:{port}/api/v1/services", timeout=1).status_code == 200:
+            if requests.get(f"http://127.0.0.1:{port}/api/v1/services", timeout=5).status_code == 200:
                 return proc
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a loaded machine
             time.sleep(0.05)
     proc.kill()
     proc.wait(10)

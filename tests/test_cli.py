@@ -1,16 +1,14 @@
 """The command line: demo-data, check, compact, serve, config errors."""
 import os
-import socket
 import subprocess
 import sys
-import time
 
+import pytest
 import requests
 
 from kiosk import create_app
 from kiosk.config import ConfigError, load
-
-import pytest
+from tests.processes import child_env, free_port, start_kiosk
 
 
 def flask(data_dir, *args, env=None, timeout=60):
@@ -50,26 +48,18 @@ def test_second_process_is_refused_with_a_clear_message(data_dir):
     assert out.returncode == 1 and "already open for writing by process" in out.stderr
 
 
-def test_serve_answers_http(data_dir):
+def test_serve_answers_http(data_dir, tmp_path):
+    """`flask --app kiosk serve` says where it serves and issues tickets there."""
     flask(data_dir, "demo-data")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "kiosk", "serve", "--port", str(port)],
-                            env={**os.environ, "KIOSK_DATA_DIR": str(data_dir)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    port, log = free_port(), tmp_path / "serve.log"
+    proc = start_kiosk(child_env(KIOSK_DATA_DIR=str(data_dir)), port, log)
     try:
-        for _ in range(200):
-            try:
-                r = requests.post(f"http://127.0.0.1:{port}/api/v1/tickets", json={"service": "A"}, timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.05)
+        r = requests.post(f"http://127.0.0.1:{port}/api/v1/tickets", json={"service": "A"}, timeout=30)
         assert r.status_code == 201 and r.json()["ticket"]["number"] == "A-001"
     finally:
         proc.terminate()
-        out, _ = proc.communicate(timeout=20)
-    assert "serving on http://127.0.0.1" in out
+        proc.wait(20)
+    assert "serving on http://127.0.0.1" in log.read_text()
 
 
 def test_config_layers_and_errors(tmp_path):
