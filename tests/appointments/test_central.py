@@ -231,7 +231,7 @@ def test_fifty_concurrent_bookings_of_a_slot_of_five_yield_exactly_five(bookable
     server = HttpServer(bookable, threads=16)
     try:
         def one(n: int) -> int:
-            with requests.post(f"{server.url}/api/v1/appointments", timeout=60,
+            with requests.post(f"{server.url}/api/v1/appointments", timeout=60, headers={"Connection": "close"},
                                json={"centre": "ERB-01", "service": "A", "start": MONDAY_10, "lang": "ar"}) as answer:
                 return answer.status_code
         with ThreadPoolExecutor(max_workers=50) as pool:

@@ -73,9 +73,11 @@ def world(central_app, ops, tmp_path, server_clock):
     agent_mod.enroll(kiosk_dir, link.url, ops.code("ERB-01"), centre="ERB-01", clock=kiosk_clock)
 
     def sync():
-        """One cron round of the agent, then the kiosk applies what was pulled."""
-        agent_mod.Agent(kiosk_dir, centre="ERB-01", clock=kiosk_clock, retry_delay_s=0.01, timeout=(2, 5),
-                        retries=0).run()
+        """One cron round of the agent (its connections closed after it, as when cron's process
+        ends), then the kiosk applies what was pulled."""
+        with requests.Session() as session:
+            agent_mod.Agent(kiosk_dir, centre="ERB-01", clock=kiosk_clock, retry_delay_s=0.01, timeout=(2, 5),
+                            retries=0, session=session).run()
         app.extensions["kiosk"].apply_inbox()
 
     sync()
@@ -88,7 +90,7 @@ def world(central_app, ops, tmp_path, server_clock):
 
 def book(url: str, start: str = MONDAY_10) -> dict:
     """Book service A at ERB-01 through central's public API."""
-    with requests.post(f"{url}/api/v1/appointments", timeout=10,
+    with requests.post(f"{url}/api/v1/appointments", timeout=10, headers={"Connection": "close"},
                        json={"centre": "ERB-01", "service": "A", "start": start, "lang": "ar"}) as answer:
         assert answer.status_code == 201, answer.text
         return answer.json()["appointment"]
@@ -113,7 +115,9 @@ def checked_in(page) -> str:
 def test_book_pull_cut_off_check_in_call_and_sync_again(world, context, central_app):
     link, centre, clock, base = world["link"], world["centre"], world["clock"], world["server"].url
     typed, scanned, cancelled, keyboard = (book(link.url) for _ in range(4))
-    assert requests.delete(f"{link.url}/api/v1/appointments/{cancelled['code']}", timeout=10).status_code == 200
+    with requests.delete(f"{link.url}/api/v1/appointments/{cancelled['code']}", timeout=10,
+                         headers={"Connection": "close"}) as answer:
+        assert answer.status_code == 200
     world["sync"]()
     pulled = {doc["id"]: doc["state"] for doc in centre.store.all(ap.TABLE)}
     assert pulled == {typed["code"]: "booked", scanned["code"]: "booked", cancelled["code"]: "cancelled",
