@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -108,18 +109,19 @@ def test_sigkill_during_compaction_loses_no_acknowledged_ticket(data_dir, tmp_pa
     env = child_env(KIOSK_DATA_DIR=str(data_dir), KIOSK_TICKET_RATE_PER_MIN="0", KIOSK_COMPACT_EVERY="1")
     demo_centre(data_dir, env)
     store = Store(data_dir, fsync=False)
-    first_day = dt.datetime.now(dt.timezone.utc).replace(hour=6, minute=0, second=0, microsecond=0) - dt.timedelta(days=200)
-    for day in range(120):
-        at = iso(first_day + dt.timedelta(days=day))
+    # today's finished tickets: earlier days' would leave the live store at the kiosk's first day close
+    now = dt.datetime.now(dt.timezone.utc)
+    at, day = iso(now), now.astimezone(ZoneInfo("Asia/Baghdad")).date().isoformat()
+    for batch in range(120):
         with store.transaction():
-            store.put("numbering", {"id": f"{at[:10]}:A", "day": at[:10], "service": "A", "last": 500})
+            store.put("numbering", {"id": f"{day}:A", "day": day, "service": "A", "last": 500 * (batch + 1)})
             store.put_many("tickets", [
-                {"id": new_ulid(), "number": f"A-{i + 1:03d}", "service": "A", "priority": "normal", "lang": "ar",
-                 "state": "done", "issued_at": at, "arrival_at": at, "day": at[:10], "seq_in_day": i + 1,
+                {"id": new_ulid(), "number": f"A-{n:03d}", "service": "A", "priority": "normal", "lang": "ar",
+                 "state": "done", "issued_at": at, "arrival_at": at, "day": day, "seq_in_day": n,
                  "counter": "1", "device": store.device_id,
                  "events": [{"state": "waiting", "at": at}, {"state": "called", "at": at, "counter": "1"},
                             {"state": "serving", "at": at, "counter": "1"}, {"state": "done", "at": at}]}
-                for i in range(500)])
+                for n in range(500 * batch + 1, 500 * batch + 501)])
     store.compact()
     store.close()
     tmp = data_dir / "store" / (SNAPSHOT + ".tmp")
