@@ -234,14 +234,19 @@ def load_pinned_root_keys(data_dir: str | os.PathLike) -> list[ec.EllipticCurveP
     return load_public_keys_pem(data)
 
 
-def create_root_key(path: str | os.PathLike) -> SigningKey:
-    """Generate central's root key at `path` (0600, directory 0700); refuses to replace one."""
+def create_key_file(path: str | os.PathLike, what: str = "key") -> SigningKey:
+    """Generate a P-256 key at `path` (0600, directory 0700); refuses to replace one."""
     path = Path(path)
     private_directory(path.parent)
     candidate = ec.generate_private_key(ec.SECP256R1())
     if not write_private_file(path, _private_pem(candidate), 0o600, replace=False):
-        raise KeyFileError(f"a root key already exists at {path}; it is never replaced in place")
-    key = SigningKey.from_private_key(candidate)
+        raise KeyFileError(f"a {what} already exists at {path}; it is never replaced in place")
+    return SigningKey.from_private_key(candidate)
+
+
+def create_root_key(path: str | os.PathLike) -> SigningKey:
+    """Generate central's root key at `path` (0600, directory 0700); refuses to replace one."""
+    key = create_key_file(path, "root key")
     log.warning("created trust-list root key %s: pin its public key on every kiosk", key.kid.hex())
     return key
 

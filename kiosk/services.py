@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from kiosk.clock import iso
 from kiosk.domain import audit, policy, rights
 from kiosk.domain import cases as cases_domain
-from kiosk.domain.errors import (CounterNotOpen, Forbidden, NotFound, RateLimited, ServiceUnavailable,
-                                 Unauthorized, UnknownService, ValidationFailed)
+from kiosk.domain.errors import (CheckInRefused, CounterNotOpen, Forbidden, NotFound, RateLimited,
+                                 ServiceUnavailable, Unauthorized, UnknownService, ValidationFailed)
 from kiosk.domain.tickets import TRANSITIONS, State, new_ticket, transition
 from kiosk.events import Broker
 from kiosk.ids import new_ulid
@@ -144,10 +144,14 @@ def priority_classes(c: Centre) -> list[dict]:
 
 
 def queue_policy(c: Centre) -> policy.Policy:
-    """The call-next rule's parameters: central's `settings/queue` if pulled, else local config."""
+    """The call-next rule's parameters: central's `settings/queue` if pulled, else local config;
+    the appointment ratio from central's `settings/appointments`."""
     settings = c.store.get("settings", "queue") or {}
+    booked = c.store.get("settings", "appointments") or {}
+    ratio = booked.get("ratio") if isinstance(booked.get("ratio"), int) and booked["ratio"] >= 1 else 2
     return policy.Policy(ratio=int(settings.get("priority_ratio", c.config["PRIORITY_RATIO"])),
-                         max_wait_s=int(settings.get("max_wait_min", c.config["MAX_WAIT_MIN"])) * 60)
+                         max_wait_s=int(settings.get("max_wait_min", c.config["MAX_WAIT_MIN"])) * 60,
+                         appointment_ratio=ratio)
 
 
 def _ranks(c: Centre) -> dict[str, int]:
@@ -189,11 +193,14 @@ def _open_counters_for(c: Centre, service: str) -> int:
     return c.store.count("counters", lambda k: k["id"] in open_ids and service in k.get("services", ()))
 
 
-def issue_ticket(c: Centre, *, service: str, priority: str = NORMAL, lang: str | None = None) -> dict:
+def issue_ticket(c: Centre, *, service: str, priority: str = NORMAL, lang: str | None = None,
+                 appointment: dict | None = None) -> dict:
     """Store a waiting ticket with the service's next number, then try to print it.
 
     The ticket is durable before this returns; printing happens after saving, so a paper jam or a
-    missing printer never loses a ticket or delays the answer.
+    missing printer never loses a ticket or delays the answer. `appointment` ({"code", "start_at",
+    "end_at"}) issues a booking's check-in ticket: a booking is honoured whatever the service's
+    availability, and checks in once (CheckInRefused already_checked_in, decided under the lock).
     """
     lang = lang or c.config["DEFAULT_LANGUAGE"]
     if lang not in LANGS:
@@ -205,13 +212,22 @@ def issue_ticket(c: Centre, *, service: str, priority: str = NORMAL, lang: str |
         now = c.clock.now()
         day = c.today(now)
         numbering = _numbering(c, svc, day)
-        state = availability(c, svc, now)
-        if not state.open:
-            raise ServiceUnavailable(f"service {service} is not taking tickets now ({state.reason})",
-                                     service=service, why=state.reason,
-                                     reopens_at=iso(state.reopens_at) if state.reopens_at else None)
+        if appointment is None:
+            state = availability(c, svc, now)
+            if not state.open:
+                raise ServiceUnavailable(f"service {service} is not taking tickets now ({state.reason})",
+                                         service=service, why=state.reason,
+                                         reopens_at=iso(state.reopens_at) if state.reopens_at else None)
+        else:
+            earlier = c.tickets.ticket_of_appointment(appointment["code"])
+            if earlier is not None:
+                raise CheckInRefused("already_checked_in", f"this appointment already checked in as ticket "
+                                     f"{earlier['number']}", ticket=earlier["number"])
         ticket = new_ticket(ticket_id=new_ulid(int(now.timestamp() * 1000)), service=svc, n=numbering["last"] + 1,
                             day=day, priority=priority, lang=lang, now=now, device=c.store.device_id)
+        if appointment is not None:
+            ticket.update(appointment=appointment["code"], slot_start_at=appointment["start_at"],
+                          slot_end_at=appointment["end_at"])
         with c.store.transaction():
             c.store.put("numbering", {**numbering, "last": ticket["seq_in_day"]})
             c.tickets.save(ticket)
@@ -298,13 +314,15 @@ def call_next(c: Centre, *, counter: str, by: str) -> tuple[dict, str, str] | No
     with c.store.lock:
         state = c.store.get("counter_state", counter) or {"id": counter, "status": "open", "streak": 0}
         choices, _ = c.tickets.call_order(services, ranks=ranks, now=c.clock.now(),
-                                          streak=int(state.get("streak", 0)), rule=rule, limit=1)
+                                          streak=int(state.get("streak", 0)), rule=rule, limit=1,
+                                          appointment_streak=int(state.get("appointment_streak", 0)))
         if not choices:
             return None
         choice = choices[0]
         with c.store.transaction():
             ticket = _change(c, choice.ticket["id"], "call", by=by, counter=counter, reason=choice.rule)
-            c.store.put("counter_state", {**state, "streak": choice.streak})
+            c.store.put("counter_state", {**state, "streak": choice.streak,
+                                          "appointment_streak": choice.appointment_streak})
     return ticket_view(c, ticket), choice.reason(), choice.rule
 
 
@@ -395,7 +413,7 @@ def display_state(c: Centre, *, recent: int = 8) -> dict:
         called_at = next((e["at"] for e in reversed(ticket["events"]) if e["state"] == "called"), ticket["issued_at"])
         showing.append({"number": ticket["number"], "counter": ticket["counter"], "called_at": called_at,
                         "service": ticket["service"], "state": ticket["state"],
-                        "was": ticket["events"][0].get("from")})
+                        "was": ticket["events"][0].get("from"), "appointment": bool(ticket.get("appointment"))})
     showing.sort(key=lambda x: x["called_at"], reverse=True)
     waiting = {s["code"]: c.tickets.count_waiting(s["code"]) for s in services_list(c)}
     # a citizen holding a slip with the old number must find it: old -> new while the new one waits
@@ -423,7 +441,8 @@ def waiting_list(c: Centre, counter: str, limit: int = 50) -> WaitingPage:
     services = _counter_services(c, counter)
     state = c.store.get("counter_state", counter) or {"streak": 0}
     choices, total = c.tickets.call_order(services, ranks=_ranks(c), now=c.clock.now(),
-                                          streak=int(state.get("streak", 0)), rule=queue_policy(c), limit=limit)
+                                          streak=int(state.get("streak", 0)), rule=queue_policy(c), limit=limit,
+                                          appointment_streak=int(state.get("appointment_streak", 0)))
     return WaitingPage([{**ch.ticket, "waited_s": ch.waited_s, "rule": ch.rule} for ch in choices], total)
 
 
@@ -441,7 +460,7 @@ def overview(c: Centre) -> dict:
     longest = 0
     for svc in services_list(c):
         # The longest wait is the oldest queue head's: counts and heads come from the index.
-        oldest = c.tickets.oldest_arrival_ms(svc["code"])
+        oldest = c.tickets.oldest_arrival_ms(svc["code"], now)
         wait = int((now - policy.EPOCH - dt.timedelta(milliseconds=oldest)).total_seconds()) if oldest is not None else 0
         longest = max(longest, wait)
         numbering = c.store.get("numbering", f"{day}:{svc['code']}") or {"last": 0}

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 def ticket_slip(ticket: dict, service: dict, *, centre_names: dict, tz, lang: str | None = None,
                 priority_names: dict | None = None) -> TicketSlip:
     """The ticket as printed, in `lang` (default: the language the citizen chose); a priority
-    ticket names its class (`priority_names`), a transferred one its old number."""
+    ticket names its class (`priority_names`), an appointment's ticket its slot, a transferred one
+    its old number."""
     lang = lang or ticket.get("lang") or "ar"
     with force_locale(LOCALES[lang]):
         issued = format_datetime(parse_iso(ticket["issued_at"]), lang, tz)
@@ -40,6 +41,14 @@ def ticket_slip(ticket: dict, service: dict, *, centre_names: dict, tz, lang: st
         if priority_names is not None:
             priority_text = gettext("Priority ticket: %(class)s",
                                     **{"class": priority_names.get(lang) or priority_names.get("en", "")})
+        if ticket.get("appointment"):
+            # an appointment's check-in: its slot instead of a class; before the slot, when it is called
+            slot = parse_iso(ticket["slot_start_at"])
+            slot_time = digits(slot.astimezone(tz).strftime("%H:%M"), lang)
+            priority_text = gettext("Appointment at %(time)s", time=slot_time)
+            if slot > parse_iso(ticket["issued_at"]):
+                ahead_text = gettext("You will be called from %(time)s, the time of your appointment.", time=slot_time)
+                wait_text = ""
         was = ticket["events"][0].get("from") if ticket.get("events") else None
         # ticket numbers are isolates: inside Arabic or Sorani they keep their place and read left to right
         transfer_text = gettext("Your new number %(number)s (was %(old)s)", number=isolate(ticket["number"]),

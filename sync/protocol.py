@@ -38,8 +38,9 @@ API_PREFIX = "/api/sync/v1"
 # Kiosk-authoritative tables, pushed to central. A new table that the kiosk should report goes
 # here; central stores any table it is not itself authoritative for without schema changes.
 PUSH_TABLES = frozenset({"tickets", "requests", "receipts", "audit", "feedback"})
-# Central-authoritative tables, pulled by the kiosk (a kiosk may never push these).
-PULL_TABLES = frozenset({"services", "counters", "staff", "priority_classes", "settings"})
+# Central-authoritative tables, pulled by the kiosk (a kiosk may never push these). `appointments`
+# holds the bookings central took for the centre (docs/appointments.md).
+PULL_TABLES = frozenset({"services", "counters", "staff", "priority_classes", "settings", "appointments"})
 ORIGIN_CENTRAL = "central"
 # Commits that move a closed day's finished records from the kiosk's live store into its archive:
 # the records stay what they were, so central must not delete them.

@@ -105,3 +105,15 @@ class PayloadTooLarge(KioskError):
     """The body is over the configured limit."""
 
     code, status = "payload_too_large", 413
+
+
+class CheckInRefused(KioskError):
+    """An appointment that cannot check in now; `code` says why: too_early, too_late,
+    already_checked_in or cancelled."""
+
+    status = 409
+
+    def __init__(self, code: str, message: str, **details):
+        """Keep the reason code and the details a screen needs (times, the ticket already issued)."""
+        super().__init__(message, **details)
+        self.code = code

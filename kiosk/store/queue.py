@@ -4,9 +4,11 @@ The indexes are rebuilt from the store at start-up and kept current by `save` (a
 commit fails), so issuing, calling or showing tickets costs the same with 5 tickets waiting as with
 5,000 and with 100 tickets stored as with 100,000: nothing on the hot paths scans or sorts.
 
-- Waiting tickets: per service, two sorted lists of numeric keys (`policy.queue_key`: arrival in
-  epoch milliseconds, class rank, number, id), one for priority tickets and one for normal ones.
-  The call-next rule reads only their heads; a ticket's place is two bisections.
+- Waiting tickets: per service, three sorted lists of numeric keys (`policy.queue_key`: arrival in
+  epoch milliseconds, class rank, number, id), for priority tickets, normal ones and appointments
+  (keyed by the start of their slot). The call-next rule reads only their heads; a ticket's place
+  is a few bisections.
+- Appointments checked in: booking code -> ticket id, so a booking checks in once.
 - Tickets with a counter: called/serving and held/no-show tickets by counter, so the display, the
   console and the supervisor never walk the waiting tickets.
 - Recent service times per service and per staff member and day (wait estimate, staff figures).
@@ -38,22 +40,23 @@ OPEN = frozenset({State.WAITING.value, *WITH_COUNTER, *PARKED})
 
 
 class _ServiceQueue:
-    """One service's waiting tickets as sorted keys, priority and normal apart."""
+    """One service's waiting tickets as sorted keys: priority, normal and appointment apart."""
 
-    __slots__ = ("priority", "normal")
+    __slots__ = ("priority", "normal", "appointment")
 
     def __init__(self):
-        """Two empty queues."""
+        """Three empty queues."""
         self.priority = SortedList()
         self.normal = SortedList()
+        self.appointment = SortedList()
 
     def __len__(self) -> int:
         """How many tickets wait for the service."""
-        return len(self.priority) + len(self.normal)
+        return len(self.priority) + len(self.normal) + len(self.appointment)
 
     def side(self, ticket: dict) -> SortedList:
         """The queue a ticket belongs in."""
-        return self.normal if ticket["priority"] == policy.NORMAL else self.priority
+        return getattr(self, policy.side(ticket))
 
 
 class TicketRepository:
@@ -72,6 +75,7 @@ class TicketRepository:
         self._with_counter: dict[str, dict[str, dict]] = collections.defaultdict(dict)  # counter -> id -> ticket
         self._parked: dict[str, dict[str, dict]] = collections.defaultdict(dict)        # counter -> id -> ticket
         self._moved: dict[str, dict] = {}                                   # id -> transferred-in ticket, waiting
+        self.checked_in: dict[str, str] = {}                                # booking code -> ticket id
         self.recent: dict[str, collections.deque] = collections.defaultdict(lambda: collections.deque(maxlen=RECENT))
         self.done_by: dict[tuple[str, str], list[float]] = collections.defaultdict(list)  # (day, staff) -> service s
         with store.lock:
@@ -118,6 +122,8 @@ class TicketRepository:
     def _place(self, ticket: dict) -> None:
         """Add a ticket to the indexes its state belongs in (the caller holds the lock)."""
         tid, state = ticket["id"], ticket["state"]
+        if ticket.get("appointment"):
+            self.checked_in[ticket["appointment"]] = tid
         if state not in OPEN:
             return
         self.open[tid] = ticket
@@ -135,6 +141,9 @@ class TicketRepository:
 
     def _unplace(self, tid: str) -> None:
         """Remove a ticket from every index, wherever it was (the caller holds the lock)."""
+        known = self.open.get(tid) or self._tickets.get(tid)
+        if known is not None and self.checked_in.get(known.get("appointment")) == tid:
+            del self.checked_in[known["appointment"]]
         self.open.pop(tid, None)
         self._moved.pop(tid, None)
         placed = self._keys.pop(tid, None)
@@ -166,42 +175,62 @@ class TicketRepository:
             queue = self._queues.get(service)
             return len(queue) if queue is not None else 0
 
-    def oldest_arrival_ms(self, service: str) -> int | None:
-        """Arrival (epoch ms) of the ticket that has waited longest for a service, None if nobody waits."""
+    def oldest_arrival_ms(self, service: str, now) -> int | None:
+        """Arrival (epoch ms) of the ticket that has waited longest for a service, None if nobody waits
+        (an appointment waits from the start of its slot)."""
         with self._lock:
             queue = self._queues.get(service)
-            heads = [side[0][0] for side in (queue.priority, queue.normal) if side] if queue is not None else []
+            if queue is None:
+                return None
+            heads = [side[0][0] for side in (queue.priority, queue.normal) if side]
+            if queue.appointment and queue.appointment[0][0] <= policy.epoch_ms(now):
+                heads.append(queue.appointment[0][0])
             return min(heads, default=None)
+
+    def ticket_of_appointment(self, code: str) -> dict | None:
+        """The ticket a booking checked in with, if it did (any state)."""
+        with self._lock:
+            tid = self.checked_in.get(code)
+        return self.get(tid) if tid is not None else None
 
     def calls_before(self, ticket: dict, ranks: dict[str, int], rule: policy.Policy, now) -> int:
         """How many calls of its service come before a waiting ticket by the call-next rule
-        (`policy.calls_before`, from bisections; the service's counters may have any streak, so
-        it counts as if they had just called a normal ticket)."""
+        (`policy.calls_before`, from bisections; the service's counters may have any streaks, so
+        it counts as if they had just called a normal walk-in)."""
         with self._lock:
             self._use_ranks(ranks)
             queue = self._queues.get(ticket["service"])
             if queue is None:
                 return 0
             key = policy.queue_key(ticket, self.ranks)
+            sides = {"priority": queue.priority, "normal": queue.normal, "appointment": queue.appointment}
             # keys of tickets that have waited max_wait_s or longer sort before this one
             cutoff = (policy.epoch_ms(now) - rule.max_wait_s * 1000 + 1,)
             if key < cutoff:  # overdue: only earlier arrivals go first
-                return queue.priority.bisect_left(key) + queue.normal.bisect_left(key)
-            is_priority = ticket["priority"] != policy.NORMAL
+                return sum(keys.bisect_left(key) for keys in sides.values())
+            overdue = {name: keys.bisect_left(cutoff) for name, keys in sides.items()}
+            last_walk_in = max((sides[n][overdue[n] - 1] for n in ("priority", "normal") if overdue[n]), default=None)
+            after = overdue["appointment"] - (queue.appointment.bisect_right(last_walk_in) if last_walk_in else 0)
+            mine = policy.side(ticket)
             return policy.calls_before(
-                is_priority=is_priority, index=(queue.priority if is_priority else queue.normal).bisect_left(key),
-                priority_waiting=len(queue.priority), normal_waiting=len(queue.normal),
-                overdue_priority=queue.priority.bisect_left(cutoff), overdue_normal=queue.normal.bisect_left(cutoff),
-                ratio=rule.ratio)
+                is_priority=mine == "priority", is_appointment=mine == "appointment",
+                index=sides[mine].bisect_left(key), priority_waiting=len(queue.priority),
+                normal_waiting=len(queue.normal), overdue_priority=overdue["priority"],
+                overdue_normal=overdue["normal"], ratio=rule.ratio,
+                appointments_due=queue.appointment.bisect_left((policy.epoch_ms(now) + 1,)),
+                overdue_appointments=overdue["appointment"], appointments_after_overdue_walk_ins=after,
+                appointment_ratio=rule.appointment_ratio)
 
     def call_order(self, services: Iterable[str], *, ranks: dict[str, int], now, streak: int,
-                   rule: policy.Policy, limit: int) -> tuple[list[policy.Choice], int]:
+                   rule: policy.Policy, limit: int, appointment_streak: int = 0) -> tuple[list[policy.Choice], int]:
         """The first `limit` choices the policy would make for these services, and how many wait in all."""
         with self._lock:
             self._use_ranks(ranks)
             queues = [self._queues[s] for s in dict.fromkeys(services) if s in self._queues]
             order = policy.call_order(self._entries(q.priority for q in queues),
-                                      self._entries(q.normal for q in queues), now=now, streak=streak, policy=rule)
+                                      self._entries(q.normal for q in queues), now=now, streak=streak, policy=rule,
+                                      appointments=self._entries(q.appointment for q in queues),
+                                      appointment_streak=appointment_streak)
             return list(itertools.islice(order, limit)), sum(len(q) for q in queues)
 
     def _entries(self, sides: Iterable[SortedList]) -> Iterator[policy.Entry]:
@@ -215,7 +244,8 @@ class TicketRepository:
         with self._lock:
             self._use_ranks(ranks)
             keys = sorted(key for s in services if s in self._queues
-                          for side in (self._queues[s].priority, self._queues[s].normal) for key in side)
+                          for side in (self._queues[s].priority, self._queues[s].normal, self._queues[s].appointment)
+                          for key in side)
             return [self._tickets[key[3]] for key in keys]
 
     # -- tickets with a counter ----------------------------------------------------------------

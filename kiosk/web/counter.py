@@ -35,6 +35,8 @@ RULE_TEXTS = {
     "turn": lazy_gettext("a normal ticket's turn after priority calls, waited %(wait)s"),
     "next": lazy_gettext("next in line, waited %(wait)s"),
     "chosen": lazy_gettext("chosen from the waiting list, waited %(wait)s"),
+    "appointment": lazy_gettext("appointment whose time has come, waited %(wait)s"),
+    "early": lazy_gettext("appointment before its time, nobody else waiting"),
 }
 DONE_TEXTS = {
     "recall": lazy_gettext("Called %(number)s again."),

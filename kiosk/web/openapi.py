@@ -36,6 +36,8 @@ _TICKET = _object({
     "counter": {"type": ["string", "null"]},
     "qr": _TEXT,
     "transferred_from": _ULID, "transferred_to": _ULID,
+    "appointment": {"type": "string", "description": "the booking's code, on a ticket issued by a check-in"},
+    "slot_start_at": _TIME, "slot_end_at": _TIME,
     "events": {"type": "array", "items": _EVENT}},
     ("id", "number", "service", "priority", "lang", "state", "issued_at", "ahead", "estimated_wait_s", "events"))
 _SERVICE = _object({
@@ -109,6 +111,16 @@ SPEC = {
             "requestBody": _body({"service": _TEXT, "priority": {"type": "string", "default": "normal"},
                                   "lang": {"enum": _LANGS}}, ("service",)),
             "responses": {**_ticket_out("201"), **_err(400, 409, 413, 422, 429, 503)}}},
+        "/appointments/check-in": {"post": {
+            "summary": "Check a booking in by its short code or its scanned QR text (verified offline)",
+            "requestBody": _body({"code": {"type": "string", "description": "the short code (any case, dashes "
+                                                                            "allowed) or the whole QR text"},
+                                  "lang": {"enum": _LANGS}}, ("code",)),
+            "responses": {**_ticket_out("201"), **{str(status): {"description": text, **_json(
+                {"$ref": "#/components/schemas/Error"})} for status, text in (
+                (404, "not_found: no such booking at this centre, or a QR that does not verify"),
+                (409, "too_early (check-in opens early_min before the slot), too_late (grace_min after its start), "
+                      "already_checked_in, or cancelled"))}, **_err(400, 413, 422, 429, 503)}}},
         "/tickets/{id}": {"get": {
             "summary": "One ticket (no staff ids in its events)", "parameters": _ID,
             "responses": {**_ticket_out(), **_err(404)}}},
@@ -132,7 +144,8 @@ SPEC = {
             "requestBody": {"required": False, **_json(_object({}))},
             "responses": {"200": {"description": "called", **_json(_object({
                 "ticket": {"$ref": "#/components/schemas/Ticket"}, "reason": _TEXT,
-                "rule": {"enum": ["overdue", "priority", "turn", "next"]}}, ("ticket", "reason", "rule")))},
+                "rule": {"enum": ["overdue", "appointment", "priority", "turn", "next", "early"]}},
+                ("ticket", "reason", "rule")))},
                 "204": {"description": "nobody is waiting for this counter's services"},
                 **_err(*_STAFF_ERRORS)}}},
         "/tickets/{id}/call": {"post": {

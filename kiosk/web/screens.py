@@ -371,7 +371,8 @@ def register(app: Flask) -> None:
     """Install languages, security, filters, static files and the screens on the centre app."""
     from kiosk import launch
     from kiosk.i18n import catalogues
-    from kiosk.web import admin, auth, cases, counter, display, follow, insight, kiosk as kiosk_screen, sse
+    from kiosk.web import (admin, appointments, auth, cases, counter, display, follow, insight,
+                           kiosk as kiosk_screen, sse)
 
     catalogues.ensure_compiled()
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(I18N_DIR)
@@ -392,7 +393,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters.update(digits=digits, bdi=bdi, minutes=minutes, lname=lname, when=when, day=day,
                                  number=number)
 
-    for module in (auth, kiosk_screen, counter, display, admin, sse, cases, follow, insight):
+    for module in (auth, kiosk_screen, counter, display, admin, sse, cases, follow, insight, appointments):
         app.register_blueprint(module.bp)
     app.register_blueprint(insight.reports)
     app.register_blueprint(ui)

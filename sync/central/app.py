@@ -33,6 +33,16 @@ DEFAULTS = {
     "CENTRAL_AUTO_UPGRADE": True,
     "CENTRAL_MAX_SKEW_S": protocol.MAX_SKEW_S,
     "CENTRAL_ENROL_TTL_HOURS": 24,
+    # appointments (docs/appointments.md): public requests per address and minute, SMS reminders
+    "CENTRAL_BOOKING_RATE_PER_MIN": 10,
+    "CENTRAL_SMS_NOTIFIER": "off",      # off | http | package.module:Factory
+    "CENTRAL_SMS_URL": "",
+    "CENTRAL_SMS_AUTHORIZATION": "",    # the Authorization header the gateway wants, if any
+    "CENTRAL_SMS_FORMAT": "json",       # json | form
+    "CENTRAL_SMS_TO_FIELD": "to",
+    "CENTRAL_SMS_TEXT_FIELD": "text",
+    "CENTRAL_SMS_EXTRA": "{}",          # more fields every message carries (a JSON object: sender id ...)
+    "CENTRAL_SMS_TIMEOUT_S": 10,
     "CENTRAL_DEFAULT_LANGUAGE": "ar",
     "MAX_CONTENT_LENGTH": protocol.MAX_BODY_BYTES,
 }
@@ -118,6 +128,7 @@ def create_app(config: dict | None = None, *, clock=None, engine=None) -> Flask:
     app.register_blueprint(views.bp)
     cli.register(app)
     from sync.central import receipts; receipts.register(app)
+    from sync.central import appointments; appointments.register(app)
     _register_errors(app)
 
     @app.after_request
@@ -133,8 +144,8 @@ def create_app(config: dict | None = None, *, clock=None, engine=None) -> Flask:
 
 
 def _is_api() -> bool:
-    """True for requests to the sync API (they get JSON errors, pages get HTML)."""
-    return request.path.startswith(protocol.API_PREFIX)
+    """True for requests to the sync API and the public JSON API (they get JSON errors, pages HTML)."""
+    return request.path.startswith((protocol.API_PREFIX, "/api/v1/"))
 
 
 def _register_errors(app: Flask) -> None:

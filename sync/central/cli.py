@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from kiosk.domain.appointments import BOOKING_SIGNER
 from sync import protocol
 from sync.central import auth, db, feed, logins
 from sync.central.errors import CentralError
@@ -70,6 +71,8 @@ def add_centre_command(code, name, name_ar, name_ckb, name_en):
     language that --ar, --ckb or --en do not name."""
     if not code or len(code) > 32 or not code.replace("-", "").replace("_", "").isalnum():
         _fail(CentralError("a centre code has 1 to 32 letters, digits, - or _"))
+    if code == BOOKING_SIGNER:
+        _fail(CentralError(f"{code} names central's booking key in trust lists; choose another code"))
     names = _names(name_ar, name_ckb, name_en)
     central = _central()
     try:

@@ -16,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import ValidationError
 from sqlalchemy import Connection, select, text, update
 
+from kiosk.domain import appointments
 from sync import protocol
 from sync.central.errors import CentralError
 from sync.central.models import Centre, ConfigChange, ConfigDoc, Device, DeviceCursor
@@ -55,6 +56,11 @@ def validate_config(data: object) -> dict[str, list[dict]]:
                 problems.append(f"{table}[{index}]: a service's id is its code ({doc['code']!r})")
             if table == "settings" and doc["id"] in protocol.LOCAL_SETTINGS:
                 problems.append(f"{table}[{index}]: {doc['id']!r} belongs to the kiosk and cannot be set centrally")
+            if table == "settings" and doc["id"] == appointments.SETTING:
+                try:
+                    appointments.Settings.from_doc(doc)
+                except ValueError as exc:
+                    problems.append(f"{table}[{index}]: {exc}")
             if doc["id"] in seen:
                 problems.append(f"{table}[{index}]: id {doc['id']!r} appears twice")
             seen.add(doc["id"])

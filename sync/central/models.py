@@ -226,3 +226,45 @@ class LoginThrottle(Base):
     level: Mapped[int] = mapped_column(Integer)
     last_failure_at: Mapped[float] = mapped_column(Float)
     locked_until: Mapped[float] = mapped_column(Float, index=True)
+
+
+class Appointment(Base):
+    """A booking of a slot at a centre. The phone number is kept only until the reminder is sent
+    (or the slot has passed), and only when reminders are switched on."""
+
+    __tablename__ = "appointments"
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    centre: Mapped[str] = mapped_column(ForeignKey("centres.code"))
+    service: Mapped[str] = mapped_column(String(16))
+    start_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    end_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    state: Mapped[str] = mapped_column(String(16))  # booked | cancelled
+    lang: Mapped[str] = mapped_column(String(8))
+    phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    qr: Mapped[str] = mapped_column(Text)
+    booked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    reminded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (Index("ix_appointments_slot", "centre", "service", "start_at"),)
+
+
+class AppointmentSlot(Base):
+    """How many live bookings a slot holds: the one row concurrent bookings of a slot update, with
+    a condition on the capacity, so a slot is never overbooked (PostgreSQL and SQLite alike)."""
+
+    __tablename__ = "appointment_slots"
+    centre: Mapped[str] = mapped_column(String(32), primary_key=True)
+    service: Mapped[str] = mapped_column(String(16), primary_key=True)
+    start_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    booked: Mapped[int] = mapped_column(Integer)
+
+
+class RateLimit(Base):
+    """Requests per client address and minute on central's public endpoints, in the database
+    because several gunicorn workers must share one count."""
+
+    __tablename__ = "rate_limits"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "book:ADDRESS" ...
+    window: Mapped[int] = mapped_column(BigInteger, index=True)      # minutes since 1970
+    hits: Mapped[int] = mapped_column(Integer)

@@ -1,8 +1,9 @@
 """OpenAPI 3.1 description of central's HTTP API, served at /api/v1/openapi.json: the sync API the
-kiosks call (enrol, push, pull; signed requests) and the public receipt endpoints (/R/status, the
-trust list). Request and response bodies of the sync API come from the pydantic models in
-sync/protocol.py, so the document and the code cannot drift apart; every object is closed and
-every error an operation answers is listed (tests/fuzz holds central to it)."""
+kiosks call (enrol, push, pull; signed requests), the public receipt endpoints (/R/status, the
+trust list) and the public appointment endpoints (slots, booking, cancelling). Request and
+response bodies of the sync API come from the pydantic models in sync/protocol.py, so the document
+and the code cannot drift apart; every object is closed and every error an operation answers is
+listed (tests/fuzz holds central to it)."""
 from __future__ import annotations
 
 from sync import protocol
@@ -54,6 +55,24 @@ def _header(name: str, description: str, required: bool = True, schema: dict | N
     return {"name": name, "in": "header", "required": required, "description": description,
             "schema": schema or _TEXT}
 
+
+def _errors(texts: dict[int, str]) -> dict:
+    """Error responses with the one error shape, each with its own description."""
+    return {str(c): {"description": text, **_json({"$ref": "#/components/schemas/Error"})} for c, text in texts.items()}
+
+
+_APPOINTMENT = _object({
+    "code": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{8}$",
+             "description": "the short code (shown as two groups of four: K7M2-Q9XD)"},
+    "centre": _TEXT, "service": _TEXT, "start": {"type": "string", "format": "date-time"},
+    "end": {"type": "string", "format": "date-time"},
+    "qr": {"type": "string", "description": "HTTPS://<verify host>/A#<BASE32>: signed by central's booking key"},
+    "state": {"enum": ["booked", "cancelled"]}}, ("code", "centre", "service", "start", "end", "qr", "state"))
+_ONE_APPOINTMENT = _json(_object({"appointment": {"$ref": "#/components/schemas/Appointment"}}, ("appointment",)))
+_CODE = [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"},
+          "description": "the short code, with or without its dash, in any case"}]
+_LIMITED = {429: "too many requests from this address this minute (Retry after a minute)"}
+_APPOINTMENTS_TAG = ["appointments"]
 
 _SIGNED = [
     _header(protocol.H_DEVICE, "the device id (ULID) central enrolled"),
@@ -120,12 +139,47 @@ SPEC = {
                 "sequence": {"type": "integer", "minimum": 0}, "signed_base64": _TEXT,
                 "root_keys": {"type": "array", "items": {"type": "object"}}},
                 ("sequence", "signed_base64", "root_keys")))}, **_err(503)}}},
+        "/api/v1/slots": {"get": {
+            "tags": _APPOINTMENTS_TAG, "summary": "The free slots of a service at a centre on a date (public)",
+            "parameters": [{"name": n, "in": "query", "required": True, "schema": schema} for n, schema in (
+                ("centre", _TEXT), ("service", _TEXT), ("date", {"type": "string", "format": "date"}))],
+            "responses": {"200": {"description": "slots still open for booking, with their free places", **_json(_object({
+                "slots": {"type": "array", "items": _object({
+                    "start": {"type": "string", "format": "date-time"}, "end": {"type": "string", "format": "date-time"},
+                    "free": {"type": "integer", "minimum": 0}}, ("start", "end", "free"))}}, ("slots",)))},
+                **_errors({404: "no such centre, or the service takes no appointments there",
+                           422: "a parameter is missing, unknown or malformed (fields named)"})}}},
+        "/api/v1/appointments": {"post": {
+            "tags": _APPOINTMENTS_TAG, "summary": "Book a slot (public, rate-limited per address)",
+            "requestBody": {"required": True, "description": "at most 4096 bytes (413 beyond)", **_json(_object({
+                "centre": _TEXT, "service": _TEXT,
+                "start": {"type": "string", "format": "date-time", "description": "a slot's start from /api/v1/slots"},
+                "lang": {"enum": ["ar", "ckb", "en"]},
+                "phone": {"type": ["string", "null"], "description": "optional, for one SMS reminder, then erased"}},
+                ("centre", "service", "start", "lang")))},
+            "responses": {"201": {"description": "booked", **_ONE_APPOINTMENT},
+                          **_errors({400: "the body is not a JSON object", 409: "slot_full: every place is taken",
+                                     413: "the body is too large", 415: "not application/json",
+                                     422: "validation_failed: unknown centre or service, not a slot, booking closed, "
+                                          "a bad phone number or language (fields named)",
+                                     **_LIMITED, 503: "not_configured: central's booking key is not published yet"})}}},
+        "/api/v1/appointments/{code}": {
+            "get": {"tags": _APPOINTMENTS_TAG, "summary": "An appointment by its code (rate-limited)",
+                    "parameters": _CODE,
+                    "responses": {"200": {"description": "the appointment", **_ONE_APPOINTMENT},
+                                  **_errors({404: "no appointment has this code", **_LIMITED})}},
+            "delete": {"tags": _APPOINTMENTS_TAG, "summary": "Cancel an appointment with its code (rate-limited)",
+                       "parameters": _CODE,
+                       "responses": {"200": {"description": "cancelled (cancelling again changes nothing)",
+                                             **_ONE_APPOINTMENT},
+                                     **_errors({404: "no appointment has this code",
+                                                409: "too_late: the slot has started", **_LIMITED})}}},
         "/.well-known/receipt-keys": {"get": {
             "tags": ["receipts"], "summary": "The published trust list as signed CBOR bytes",
             "responses": {"200": {"description": "COSE-signed CBOR", **_json(
                 {"type": "string", "contentMediaType": "application/cbor"}, "application/cbor")},
                 **_err(503)}}},
     },
-    "components": {"schemas": {"Error": _ERROR}},
+    "components": {"schemas": {"Error": _ERROR, "Appointment": _APPOINTMENT}},
 }
 SPEC["components"]["schemas"].update(_COMPONENTS)

@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from kiosk import keys
 from kiosk.domain import receipts, trustlist
+from kiosk.domain.appointments import BOOKING_SIGNER
 from kiosk.store.journal import write_atomic
 from sync.central import feed
 from sync.central.errors import CentralError
@@ -156,6 +157,8 @@ def trust_enrol_command(centre, pem, not_before, not_after, directory):
         _fail("give exactly one public key per enrolment")
     if not receipts.is_code(centre):
         _fail("a centre code has 1 to 32 letters, digits, '.', '_' or '-'")
+    if centre == BOOKING_SIGNER:
+        _fail(f"{centre} is central's booking key (booking-key-create enrols it); no centre key may take its name")
     with _central().engine.connect() as conn:
         if conn.execute(select(Centre.code).where(Centre.code == centre)).first() is None:
             _fail(f"no centre {centre!r}; add it first with add-centre")

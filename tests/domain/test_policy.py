@@ -1,5 +1,6 @@
-"""Call-next policy: interleaving, ageing, determinism, and no starvation (property tests), and the
-indexed form (decisions from the queue heads, the lazy call order) held equal to the reference."""
+"""Call-next policy: interleaving, ageing, appointments, determinism, and no starvation of walk-ins
+or appointments (property tests), and the indexed form (decisions from the queue heads, the lazy
+call order, a ticket's place by bisection) held equal to the reference."""
 import bisect
 import datetime as dt
 
@@ -8,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.clock import iso
-from kiosk.domain.policy import (NORMAL, Policy, call_order, calls_before, choose, choose_from_heads, class_ranks,
-                                 epoch_ms, estimate_wait_s, order_key, place, queue_key)
+from kiosk.domain.policy import (Policy, call_order, calls_before, choose, choose_from_heads, class_ranks,
+                                 epoch_ms, estimate_wait_s, order_key, place, queue_key, side)
 
 T0 = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.timezone.utc)
 RANKS = {"elderly": 1, "disability": 2, "pregnancy": 3, "normal": 4}
@@ -22,16 +23,28 @@ def tk(n: int, priority: str = "normal", minute: float = 0) -> dict:
             "arrival_at": at, "seq_in_day": n}
 
 
-def entries(waiting: list[dict], ranks: dict[str, int], priority: bool) -> list[tuple]:
-    """One side of the index as the store keeps it: (queue_key, ticket) in key order."""
-    return sorted((queue_key(t, ranks), t) for t in waiting if (t["priority"] != NORMAL) == priority)
+def appt(n: int, slot_minute: float, minute: float | None = None, priority: str = "normal") -> dict:
+    """A ticket of an appointment whose slot starts `slot_minute` after T0, checked in at `minute`
+    (by default ten minutes before its slot)."""
+    ticket = tk(n, priority, slot_minute - 10 if minute is None else minute)
+    return {**ticket, "appointment": f"B{n:07d}", "slot_start_at": iso(T0 + dt.timedelta(minutes=slot_minute))}
 
 
-def choose_indexed(waiting, *, now, streak, policy, ranks=None):
-    """`choose`'s signature on top of the indexed form: only the two heads are looked at."""
+SIDES = {True: "priority", False: "normal"}
+
+
+def entries(waiting: list[dict], ranks: dict[str, int], which: bool | str) -> list[tuple]:
+    """One queue of the index as the store keeps it: (queue_key, ticket) in key order."""
+    name = SIDES.get(which, which)
+    return sorted((queue_key(t, ranks), t) for t in waiting if side(t) == name)
+
+
+def choose_indexed(waiting, *, now, streak, policy, ranks=None, appointment_streak=0):
+    """`choose`'s signature on top of the indexed form: only the three heads are looked at."""
     ranks = ranks or {}
-    first = [next(iter(entries(waiting, ranks, side)), None) for side in (True, False)]
-    return choose_from_heads(first[0], first[1], now=now, streak=streak, policy=policy)
+    first = {name: next(iter(entries(waiting, ranks, name)), None) for name in ("priority", "normal", "appointment")}
+    return choose_from_heads(first["priority"], first["normal"], now=now, streak=streak, policy=policy,
+                             first_appointment=first["appointment"], appointment_streak=appointment_streak)
 
 
 CHOOSERS = pytest.mark.parametrize("chooser", [choose, choose_indexed], ids=["reference", "indexed"])
@@ -152,28 +165,34 @@ CLASSES = ["normal", "normal", "elderly", "disability", "pregnancy", "unlisted"]
 @st.composite
 def queues(draw, max_size=60):
     """Random waiting tickets: arrivals to the millisecond with many exact ties (so rank, number and
-    id decide), transferred tickets that arrived before they were issued, random class ranks."""
+    id decide), transferred tickets that arrived before they were issued, appointments whose slot
+    has started or not (checked in before or after its start), random class ranks."""
     specs = draw(st.lists(st.tuples(st.sampled_from(CLASSES), st.integers(0, 90 * 60 * 1000).map(lambda ms: ms // 997 * 997),
-                                    st.integers(1, 400), st.booleans()), max_size=max_size))
+                                    st.integers(1, 400), st.sampled_from(["walk-in", "walk-in", "transferred", "appointment"]),
+                                    st.integers(0, 110 * 60 * 1000).map(lambda ms: ms // 997 * 997)),
+                          max_size=max_size))
     waiting = []
-    for i, (prio, ms, seq, transferred) in enumerate(specs):
+    for i, (prio, ms, seq, kind, slot_ms) in enumerate(specs):
         arrival = iso(T0 + dt.timedelta(milliseconds=ms))
-        issued = iso(T0 + dt.timedelta(milliseconds=ms + 60_000)) if transferred else arrival
-        waiting.append({"id": f"T{draw(st.integers(0, 10 ** 6)):07d}-{i}", "number": f"A-{seq:03d}",
-                        "priority": prio, "issued_at": issued, "arrival_at": arrival, "seq_in_day": seq})
+        issued = iso(T0 + dt.timedelta(milliseconds=ms + 60_000)) if kind == "transferred" else arrival
+        ticket = {"id": f"T{draw(st.integers(0, 10 ** 6)):07d}-{i}", "number": f"A-{seq:03d}",
+                  "priority": prio, "issued_at": issued, "arrival_at": arrival, "seq_in_day": seq}
+        if kind == "appointment":
+            ticket.update(appointment=f"B{i:07d}", slot_start_at=iso(T0 + dt.timedelta(milliseconds=slot_ms)))
+        waiting.append(ticket)
     ranks = class_ranks([{"id": c, "rank": draw(st.integers(0, 5))} for c in ("elderly", "disability", "pregnancy")])
     return waiting, ranks
 
 
 situations = st.tuples(queues(), st.integers(0, 100 * 60 * 1000), st.integers(0, 6), st.integers(1, 4),
-                       st.integers(1, 60))
+                       st.integers(1, 60), st.integers(1, 4), st.integers(0, 6))
 
 
 def unpack(situation):
-    """(waiting, ranks, now, streak, rule) of a drawn situation."""
-    (waiting, ranks), now_ms, streak, ratio, max_wait_min = situation
+    """(waiting, ranks, now, streak, rule, appointment streak) of a drawn situation."""
+    (waiting, ranks), now_ms, streak, ratio, max_wait_min, appointment_ratio, appointment_streak = situation
     return waiting, ranks, T0 + dt.timedelta(milliseconds=now_ms, microseconds=now_ms % 1000), streak, \
-        Policy(ratio=ratio, max_wait_s=max_wait_min * 60)
+        Policy(ratio=ratio, max_wait_s=max_wait_min * 60, appointment_ratio=appointment_ratio), appointment_streak
 
 
 @settings(max_examples=300, deadline=None)
@@ -187,34 +206,37 @@ def test_numeric_keys_order_tickets_as_the_reference_keys(queue):
 
 
 def same(a, b) -> bool:
-    """Two choices agree on ticket, streak, rule and wait."""
+    """Two choices agree on ticket, streaks, rule and wait."""
     if a is None or b is None:
         return a is b
-    return (a.ticket["id"], a.streak, a.rule, a.waited_s) == (b.ticket["id"], b.streak, b.rule, b.waited_s)
+    return ((a.ticket["id"], a.streak, a.rule, a.waited_s, a.appointment_streak)
+            == (b.ticket["id"], b.streak, b.rule, b.waited_s, b.appointment_streak))
 
 
 @settings(max_examples=400, deadline=None)
 @given(situations)
 def test_decision_from_the_heads_equals_the_reference(situation):
     """The same ticket, streak, rule and wait from the two heads as from sorting everything."""
-    waiting, ranks, now, streak, rule = unpack(situation)
-    expected = choose(waiting, now=now, streak=streak, policy=rule, ranks=ranks)
-    assert same(choose_indexed(waiting, now=now, streak=streak, policy=rule, ranks=ranks), expected)
+    waiting, ranks, now, streak, rule, a_streak = unpack(situation)
+    expected = choose(waiting, now=now, streak=streak, policy=rule, ranks=ranks, appointment_streak=a_streak)
+    assert same(choose_indexed(waiting, now=now, streak=streak, policy=rule, ranks=ranks, appointment_streak=a_streak),
+                expected)
 
 
 @settings(max_examples=200, deadline=None)
 @given(situations)
 def test_whole_call_order_equals_draining_with_the_reference(situation):
     """Calling one ticket after another until the queue is empty (the console's waiting list)."""
-    waiting, ranks, now, streak, rule = unpack(situation)
-    expected, pool, s = [], list(waiting), streak
+    waiting, ranks, now, streak, rule, a_streak = unpack(situation)
+    expected, pool, s, a = [], list(waiting), streak, a_streak
     while pool:
-        c = choose(pool, now=now, streak=s, policy=rule, ranks=ranks)
+        c = choose(pool, now=now, streak=s, policy=rule, ranks=ranks, appointment_streak=a)
         expected.append(c)
         pool = [t for t in pool if t["id"] != c.ticket["id"]]
-        s = c.streak
+        s, a = c.streak, c.appointment_streak
     got = list(call_order(iter(entries(waiting, ranks, True)), iter(entries(waiting, ranks, False)),
-                          now=now, streak=streak, policy=rule))
+                          now=now, streak=streak, policy=rule, appointments=iter(entries(waiting, ranks, "appointment")),
+                          appointment_streak=a_streak))
     assert len(got) == len(expected) == len(waiting)
     assert all(same(a, b) for a, b in zip(got, expected))
 
@@ -229,28 +251,38 @@ def test_priority_tickets_are_counted_where_they_will_be_called():
     assert place(waiting[4], waiting, now=now, policy=rule, ranks=RANKS) == 6
 
 
-@settings(max_examples=300, deadline=None)
+def counted_place(ticket: dict, waiting: list[dict], ranks, now, rule: Policy, streak: int, a_streak: int) -> int:
+    """A ticket's place by bisections of the three sorted queues, as the store's index counts it."""
+    key = queue_key(ticket, ranks)
+    sides = {name: [k for k, _ in entries(waiting, ranks, name)] for name in ("priority", "normal", "appointment")}
+    cutoff = (epoch_ms(now) - rule.max_wait_s * 1000 + 1,)
+    if key < cutoff:
+        return sum(bisect.bisect_left(keys, key) for keys in sides.values())
+    overdue = {name: bisect.bisect_left(keys, cutoff) for name, keys in sides.items()}
+    due = bisect.bisect_left(sides["appointment"], (epoch_ms(now) + 1,))
+    last_walk_in = max((sides[n][overdue[n] - 1] for n in ("priority", "normal") if overdue[n]), default=None)
+    after = overdue["appointment"] - (bisect.bisect_right(sides["appointment"], last_walk_in) if last_walk_in else 0)
+    mine = side(ticket)
+    return calls_before(is_priority=mine == "priority", is_appointment=mine == "appointment",
+                        index=bisect.bisect_left(sides[mine], key),
+                        priority_waiting=len(sides["priority"]), normal_waiting=len(sides["normal"]),
+                        overdue_priority=overdue["priority"], overdue_normal=overdue["normal"],
+                        ratio=rule.ratio, streak=streak, appointments_due=due,
+                        overdue_appointments=overdue["appointment"], appointments_after_overdue_walk_ins=after,
+                        appointment_ratio=rule.appointment_ratio, appointment_streak=a_streak)
+
+
+@settings(max_examples=400, deadline=None)
 @given(situations, st.data())
 def test_calls_before_by_bisection_equals_replaying_the_queue(situation, data):
     """A ticket's place is a few bisections of the index, equal to replaying every call before it
-    (priority interleaving, overdue tickets and the counter's streak included)."""
-    waiting, ranks, now, streak, rule = unpack(situation)
+    (appointments, priority interleaving, overdue tickets and the counter's streaks included)."""
+    waiting, ranks, now, streak, rule, a_streak = unpack(situation)
     if not waiting:
         return
     ticket = data.draw(st.sampled_from(waiting))
-    key = queue_key(ticket, ranks)
-    sides = {side: [k for k, _ in entries(waiting, ranks, side)] for side in (True, False)}
-    cutoff = (epoch_ms(now) - rule.max_wait_s * 1000 + 1,)
-    if key < cutoff:
-        counted = sum(bisect.bisect_left(sides[side], key) for side in (True, False))
-    else:
-        is_priority = ticket["priority"] != NORMAL
-        counted = calls_before(is_priority=is_priority, index=bisect.bisect_left(sides[is_priority], key),
-                               priority_waiting=len(sides[True]), normal_waiting=len(sides[False]),
-                               overdue_priority=bisect.bisect_left(sides[True], cutoff),
-                               overdue_normal=bisect.bisect_left(sides[False], cutoff),
-                               ratio=rule.ratio, streak=streak)
-    assert counted == place(ticket, waiting, now=now, policy=rule, streak=streak, ranks=ranks)
+    assert counted_place(ticket, waiting, ranks, now, rule, streak, a_streak) == place(
+        ticket, waiting, now=now, policy=rule, streak=streak, ranks=ranks, appointment_streak=a_streak)
 
 
 def test_call_order_is_lazy():
@@ -266,3 +298,107 @@ def test_call_order_is_lazy():
     firsts = [next(order).ticket["priority"] for _ in range(6)]
     assert firsts == ["elderly", "elderly", "normal"] * 2
     assert len(read) <= 8
+
+
+# -- appointments --------------------------------------------------------------------------------
+
+def test_an_appointment_whose_slot_started_goes_before_walk_ins():
+    waiting = [tk(1, minute=0), tk(2, "elderly", minute=1), appt(3, slot_minute=30, minute=20)]
+    c = choose(waiting, now=T0 + dt.timedelta(minutes=31), streak=0, policy=Policy(), ranks=RANKS)
+    assert c.ticket["id"] == "T00003" and c.rule == "appointment" and c.waited_s == 60
+    assert c.appointment_streak == 1 and c.streak == 0
+    assert c.reason() == "appointment whose slot has started, waited 1 min"
+
+
+def test_an_appointment_before_its_slot_waits_behind_everybody():
+    waiting = [tk(1, minute=0), appt(3, slot_minute=30, minute=20)]
+    rule = Policy()
+    c = choose(waiting, now=T0 + dt.timedelta(minutes=25), streak=0, policy=rule, ranks=RANKS)
+    assert c.ticket["id"] == "T00001" and c.rule == "next"
+    alone = choose(waiting[1:], now=T0 + dt.timedelta(minutes=25), streak=0, policy=rule, ranks=RANKS)
+    assert alone.rule == "early" and alone.waited_s == 0
+    assert alone.reason() == "appointment before its slot, nobody else waiting"
+
+
+def test_a_late_check_in_queues_from_the_check_in():
+    late = appt(3, slot_minute=10, minute=20)
+    early = appt(4, slot_minute=15, minute=5)
+    order = [c.ticket["id"] for c in call_order([], [], now=T0 + dt.timedelta(minutes=21), streak=0, policy=Policy(),
+                                                 appointments=iter(entries([late, early], RANKS, "appointment")))]
+    assert order == ["T00004", "T00003"]
+
+
+def test_walk_ins_get_a_turn_after_the_appointment_ratio():
+    waiting = [tk(1, minute=0), tk(2, minute=1)] + [appt(10 + i, slot_minute=5 + i, minute=2) for i in range(5)]
+    now, streak, a_streak, calls = T0 + dt.timedelta(minutes=12), 0, 0, []
+    for _ in range(7):
+        c = choose(waiting, now=now, streak=streak, policy=Policy(appointment_ratio=2), ranks=RANKS,
+                   appointment_streak=a_streak)
+        calls.append(c.rule)
+        streak, a_streak = c.streak, c.appointment_streak
+        waiting = [t for t in waiting if t["id"] != c.ticket["id"]]
+    assert calls == ["appointment", "appointment", "next", "appointment", "appointment", "next", "appointment"]
+
+
+@CHOOSERS
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["normal", "elderly", "appointment", "appointment"]), st.integers(0, 3),
+                          st.integers(-20, 40)), min_size=1, max_size=150),
+       st.integers(1, 3), st.integers(1, 3), st.integers(5, 30))
+def test_no_walk_in_and_no_appointment_starves(chooser, arrivals, ratio, appointment_ratio, max_wait_min):
+    """Walk-ins and appointments arrive while one counter serves a ticket a minute; an appointment
+    checks in up to 20 minutes after its slot started or up to 40 before it. Once overdue, nothing
+    is passed over by a later arrival (so every ticket's wait is bounded by max_wait plus the
+    backlog already there), and a walk-in never waits behind more than `appointment_ratio`
+    appointment calls in a row."""
+    rule = Policy(ratio=ratio, max_wait_s=max_wait_min * 60, appointment_ratio=appointment_ratio)
+    pending, waiting, streak, a_streak, minute = list(enumerate(arrivals)), [], 0, 0, 0
+    queued_at, in_a_row = {}, 0
+    while pending or waiting:
+        # arrivals of this minute (the second element says how many minutes after the previous one)
+        while pending and (not waiting or pending[0][1][1] == 0):
+            n, (kind, _, slot_offset) = pending.pop(0)
+            if kind == "appointment":
+                t = appt(n, slot_minute=minute + slot_offset, minute=minute)
+                queued_at[t["id"]] = max(minute, minute + slot_offset)
+            else:
+                t = tk(n, kind, minute)
+                queued_at[t["id"]] = minute
+            waiting.append(t)
+            if pending:
+                pending[0] = (pending[0][0], (pending[0][1][0], max(0, pending[0][1][1] - 1), pending[0][1][2]))
+        now = T0 + dt.timedelta(minutes=minute, seconds=1)
+        c = chooser(waiting, now=now, streak=streak, policy=rule, ranks=RANKS, appointment_streak=a_streak)
+        called = c.ticket["id"]
+        overdue_earlier = [t for t in waiting if (minute - queued_at[t["id"]]) * 60 >= rule.max_wait_s
+                           and queued_at[t["id"]] < queued_at[called]]
+        assert not overdue_earlier, "an overdue ticket was passed over by a later arrival"
+        if not c.ticket.get("appointment"):
+            in_a_row = 0
+        elif c.rule == "appointment" and any(not t.get("appointment") for t in waiting):
+            in_a_row += 1
+            assert in_a_row <= appointment_ratio, "walk-ins waited behind too many appointments in a row"
+        streak, a_streak = c.streak, c.appointment_streak
+        waiting = [t for t in waiting if t["id"] != called]
+        minute += 1
+        if pending and pending[0][1][1] > 0:
+            pending[0] = (pending[0][0], (pending[0][1][0], pending[0][1][1] - 1, pending[0][1][2]))
+
+
+@CHOOSERS
+@given(st.integers(1, 4), st.integers(1, 30))
+def test_a_due_appointment_waits_for_at_most_one_walk_in_between_appointment_blocks(chooser, appointment_ratio, walk_ins):
+    """However many walk-ins wait, a due appointment is called after at most one walk-in (the
+    walk-in whose turn it is), unless older overdue tickets go first."""
+    waiting = [tk(i, "elderly" if i % 2 else "normal", minute=i) for i in range(1, walk_ins + 1)]
+    waiting.append(appt(99, slot_minute=40, minute=35))
+    now, streak, a_streak, calls = T0 + dt.timedelta(minutes=41), 0, appointment_ratio, 0
+    rule = Policy(appointment_ratio=appointment_ratio, max_wait_s=10 ** 6)
+    while True:
+        c = chooser(waiting, now=now, streak=streak, policy=rule, ranks=RANKS, appointment_streak=a_streak)
+        if c.ticket["id"] == "T00099":
+            break
+        calls += 1
+        streak, a_streak = c.streak, c.appointment_streak
+        waiting = [t for t in waiting if t["id"] != c.ticket["id"]]
+    assert calls <= 1

@@ -16,6 +16,7 @@ from schemathesis.core.parameters import ParameterLocation
 
 from sync import protocol
 from sync.central.openapi import SPEC
+from tests.appointments.support import configure
 
 # As at the kiosk: 409 (a sequence gap, a diverged history, a centre mismatch) and 422 (a well-formed
 # receipt text that is no receipt) refuse values, not their form.
@@ -30,10 +31,13 @@ SIGNED = {f"{protocol.API_PREFIX}/push", f"{protocol.API_PREFIX}/pull"}
 
 @pytest.fixture
 def published(central_app, ops, tmp_path):
-    """Central with a root key and a published trust list (else the receipt endpoints say 503)."""
+    """Central with a root key and a published trust list naming its booking key (else the receipt
+    and booking endpoints say 503), and a centre that takes appointments."""
     central_app.config["CENTRAL_RECEIPTS_DIR"] = str(tmp_path / "central-receipts")
     ops.add_centre("ERB-01")
+    configure(ops, tmp_path)
     ops.cli("trust-root-create")
+    ops.cli("booking-key-create")
     ops.cli("trust-publish", "--verify-host", "v.example.iq")
     return central_app
 

@@ -39,8 +39,10 @@ def check_index(centre: Centre) -> None:
             now, rule = centre.clock.now(), services.queue_policy(centre)
             assert repo.calls_before(ticket, ranks, rule, now) == policy.place(ticket, waiting, now=now, policy=rule,
                                                                                 ranks=ranks)
-        oldest = min((policy.epoch_ms(policy.order_key(t, ranks)[0]) for t in waiting), default=None)
-        assert repo.oldest_arrival_ms(svc) == oldest
+        now = centre.clock.now()
+        oldest = min((policy.epoch_ms(policy.order_key(t, ranks)[0]) for t in waiting
+                      if policy.order_key(t, ranks)[0] <= now or not t.get("appointment")), default=None)
+        assert repo.oldest_arrival_ms(svc, now) == oldest
     for counter in ("1", "2", "3"):
         assert sorted(ids(repo.at_counter(counter))) == sorted(
             ids(t for t in stored if t["state"] in ("called", "serving") and t["counter"] == counter))
@@ -57,13 +59,13 @@ def reference_order(centre: Centre, counter: str) -> list[str]:
     ranks = services._ranks(centre)
     pool = [t for t in centre.store.all("tickets") if t["state"] == "waiting" and t["service"] in services_]
     state = centre.store.get("counter_state", counter) or {"streak": 0}
-    streak, out = int(state.get("streak", 0)), []
+    streak, a_streak, out = int(state.get("streak", 0)), int(state.get("appointment_streak", 0)), []
     while pool:
         choice = policy.choose(pool, now=centre.clock.now(), streak=streak, policy=services.queue_policy(centre),
-                               ranks=ranks)
+                               ranks=ranks, appointment_streak=a_streak)
         out.append(choice.ticket["id"])
         pool = [t for t in pool if t["id"] != choice.ticket["id"]]
-        streak = choice.streak
+        streak, a_streak = choice.streak, choice.appointment_streak
     return out
 
 
