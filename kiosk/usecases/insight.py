@@ -14,14 +14,15 @@ MAX_RANGE_DAYS = 366
 
 
 def parse_range(first: str | None, last: str | None, today: str) -> tuple[dt.date, dt.date]:
-    """`from`/`to` as dates (default: the month so far); ValidationFailed names a bad field."""
+    """`from`/`to` as dates (default when None: the month so far); ValidationFailed names a bad
+    field (an empty one included)."""
     problems = {}
     dates = {}
     end_default = dt.date.fromisoformat(today)
     for name, raw, default in (("from", first, end_default.replace(day=1)), ("to", last, end_default)):
         try:
-            dates[name] = dt.date.fromisoformat(raw) if raw else default
-            if raw and len(raw) != 10:
+            dates[name] = dt.date.fromisoformat(raw) if raw is not None else default
+            if raw is not None and len(raw) != 10:
                 raise ValueError(raw)
         except ValueError:
             problems[name] = "a date YYYY-MM-DD"

@@ -43,6 +43,9 @@ def body(schema: dict[str, type], required: tuple[str, ...] = ()) -> dict:
     unknown = sorted(set(data) - set(schema))
     if unknown:
         raise ValidationFailed("unknown fields", {k: "unknown field" for k in unknown})
+    for k, v in data.items():
+        if schema[k] is int and isinstance(v, float) and v.is_integer():
+            data[k] = int(v)  # JSON has one number type: 1.0 is the integer 1 (as JSON Schema says)
     wrong = {k: f"must be a {schema[k].__name__.replace('str', 'string')}"
              for k, v in data.items() if not isinstance(v, schema[k]) or isinstance(v, bool) != (schema[k] is bool)}
     if wrong:

@@ -9,8 +9,8 @@ over the ticket's event stream (kiosk/web/sse.py, `ticket:<id>`), polls when the
 (static/js/follow.js), and without JavaScript refreshes itself every half minute. It sets no
 cookie: a phone that only follows a ticket gets no session.
 
-After the visit it offers the citizen's feedback when a `feedback.ticket` endpoint exists (the
-feedback feature registers it); until then the page simply thanks them.
+After the visit it asks the citizen how it went (kiosk/web/insight.py) until they have answered,
+then thanks them for the answer.
 """
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ from flask import Blueprint, abort, current_app, g, request, url_for
 from kiosk import services
 from kiosk.app import kiosk
 from kiosk.domain.errors import NotFound
+from kiosk.usecases import insight
 from kiosk.web import htmx
 
 bp = Blueprint("follow", __name__)
 
-FEEDBACK_ENDPOINT = "feedback.ticket"
 REFRESH_S = 30  # the page without JavaScript reloads itself this often
 
 
@@ -50,12 +50,13 @@ def follow_context(ticket_id: str) -> dict:
             moved_to = {"id": new["id"], "number": new["number"],
                         "service": services.get_service(centre, new["service"])}
     classes = {p["id"]: p for p in services.priority_classes(centre)}
+    rated = ticket["state"] == "done" and insight.rated(centre, ticket)
     feedback_url = None
-    if ticket["state"] == "done" and FEEDBACK_ENDPOINT in current_app.view_functions:
-        feedback_url = url_for(FEEDBACK_ENDPOINT, ticket_id=ticket["id"])
+    if ticket["state"] == "done" and not rated:
+        feedback_url = url_for("feedback.ticket", ticket_id=ticket["id"])
     return {"ticket": ticket, "service": service, "moved_to": moved_to,
             "was": ticket["events"][0].get("from"), "priority_class": classes.get(ticket["priority"]),
-            "calls": services.times_called(ticket), "feedback_url": feedback_url, "refresh_s": REFRESH_S}
+            "calls": services.times_called(ticket), "feedback_url": feedback_url, "rated": rated, "refresh_s": REFRESH_S}
 
 
 @bp.get("/t/<ticket_id>")

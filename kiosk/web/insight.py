@@ -44,8 +44,9 @@ def weekday_names() -> list[str]:
 
 
 def _range() -> tuple[dt.date, dt.date]:
-    """The range asked for (default: this month so far)."""
-    return insight.parse_range(request.args.get("from"), request.args.get("to"), kiosk().centre.today())
+    """The range asked for (default: this month so far, also for a field left empty in the form)."""
+    return insight.parse_range(request.args.get("from") or None, request.args.get("to") or None,
+                               kiosk().centre.today())
 
 
 def report_context(report: dict) -> dict:

@@ -49,6 +49,46 @@ _SERVICE = _object({
     "reopens_at": {"type": ["string", "null"], "format": "date-time"}},
     ("code", "prefix", "names", "active", "available", "unavailable_reason", "reopens_at"))
 
+_NUM = {"type": ["number", "null"]}
+_SPREAD = _object({"p50": _NUM, "p90": _NUM, "max": _NUM}, ("p50", "p90", "max"))
+_FEEDBACK_FIGURES = _object({"count": {"type": "integer", "minimum": 0},
+                             "mean": {"type": ["number", "null"], "minimum": 1, "maximum": 5}}, ("count", "mean"))
+_COUNTS = {k: {"type": "integer", "minimum": 0} for k in ("issued", "served", "no_show", "transferred", "cancelled")}
+_SHARE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+_MEMBER = _object({"id": _TEXT, "served": {"type": "integer", "minimum": 0}, "service_s": _SPREAD,
+                   "feedback": _FEEDBACK_FIGURES}, ("id", "served", "service_s", "feedback"))
+_DATE = {"type": "string", "format": "date"}
+_QUEUE_REPORT = _object({
+    "from": _DATE, "to": _DATE,
+    "services": {"type": "array", "items": _object({
+        "code": _TEXT, **_COUNTS, "wait_s": _SPREAD, "service_s": _SPREAD, "within_target": _SHARE,
+        "feedback": _FEEDBACK_FIGURES}, ("code", *_COUNTS, "wait_s", "service_s", "within_target", "feedback"))},
+    "staff": {"type": "array", "items": _MEMBER},
+    "counters": {"type": "array", "items": _MEMBER},
+    "hours": {"type": "array", "items": _object({
+        "weekday": {"type": "integer", "minimum": 0, "maximum": 6, "description": "0 is Monday"},
+        "hour": {"type": "integer", "minimum": 0, "maximum": 23},
+        "issued": {"type": "integer", "minimum": 0}}, ("weekday", "hour", "issued"))},
+    "days": {"type": "array", "items": _object({
+        "day": _DATE, "issued": {"type": "integer", "minimum": 0}, "served": {"type": "integer", "minimum": 0},
+        "wait_p50_s": _NUM}, ("day", "issued", "served", "wait_p50_s"))},
+    "wait_buckets": {"type": "array", "items": _object({
+        "up_to_min": {"type": ["integer", "null"]}, "tickets": {"type": "integer", "minimum": 0}},
+        ("up_to_min", "tickets"))},
+    "totals": _object({**_COUNTS, "wait_s": _SPREAD, "within_target": _SHARE},
+                      (*_COUNTS, "wait_s", "within_target")),
+    "feedback": _object({
+        "count": {"type": "integer", "minimum": 0}, "mean": _FEEDBACK_FIGURES["properties"]["mean"],
+        "low": {"type": "array", "items": _object({
+            "ticket": _ULID, "day": {"type": ["string", "null"], "format": "date"}, "service": _TEXT,
+            "staff": {"type": ["string", "null"]}, "counter": {"type": ["string", "null"]},
+            "score": {"type": "integer", "minimum": 1, "maximum": 5}, "comment": _TEXT,
+            "at": {"type": ["string", "null"], "format": "date-time"}},
+            ("ticket", "day", "service", "staff", "counter", "score", "comment", "at"))}},
+        ("count", "mean", "low")),
+}, ("from", "to", "services", "staff", "counters", "hours", "days", "wait_buckets", "totals", "feedback"))
+_DAY_PARAM = "a service day YYYY-MM-DD (default: the first of this month for from, today for to)"
+
 _ERROR_TEXTS = {400: "malformed JSON, not an object, or a field of the wrong type",
                 401: "no valid token (or wrong name or PIN)",
                 403: "the role, the counter rights or the staff network do not allow this",
@@ -124,6 +164,33 @@ SPEC = {
         "/tickets/{id}": {"get": {
             "summary": "One ticket (no staff ids in its events)", "parameters": _ID,
             "responses": {**_ticket_out(), **_err(404)}}},
+        "/tickets/{id}/feedback": {"post": {
+            "summary": "The citizen's anonymous rating of a finished visit, once per ticket (no sign-in: "
+                       "the ticket id is the secret; rate-limited per address)", "parameters": _ID,
+            "requestBody": _body({"score": {"type": "integer", "minimum": 1, "maximum": 5},
+                                  "comment": {"type": "string", "maxLength": 500}}, ("score",)),
+            "responses": {"201": {"description": "stored", **_json(_object({"feedback": _object({
+                "ticket": _ULID, "score": {"type": "integer", "minimum": 1, "maximum": 5}, "at": _TIME},
+                ("ticket", "score", "at"))}, ("feedback",)))},
+                "409": {"description": "already_rated (one answer per ticket), or invalid_transition unless "
+                                       "the visit is finished", **_json({"$ref": "#/components/schemas/Error"})},
+                **_err(400, 404, 413, 422, 429, 503)}}},
+        "/reports/queue": {"get": {
+            "summary": "The queue report of a range of service days (live and archived): per service, "
+                       "attendant, counter, hour x weekday and day; feedback; as JSON, CSV or XLSX",
+            "security": _AUTH,
+            "parameters": [{"name": "from", "in": "query", "required": False, "description": _DAY_PARAM,
+                            "schema": _DATE},
+                           {"name": "to", "in": "query", "required": False, "description": _DAY_PARAM
+                            + "; at most 366 days after from", "schema": _DATE},
+                           {"name": "format", "in": "query", "required": False,
+                            "schema": {"enum": ["json", "csv", "xlsx"], "default": "json"}}],
+            "responses": {"200": {"description": "the report (definitions in docs/reports.md)", "content": {
+                "application/json": {"schema": _QUEUE_REPORT},
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
+                    {"schema": {"type": "string", "format": "binary"}}}},
+                **_err(401, 403, 422)}}},
         "/display": {"get": {
             "summary": "Hall display state (no personal data)",
             "responses": {"200": {"description": "now serving and waiting counts", **_json(_object({

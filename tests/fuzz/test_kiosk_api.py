@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
 from kiosk import services
+from kiosk.usecases import insight
 from kiosk.web.openapi import SPEC
 
 # Well-formed values the centre does not know (a service code or priority class not configured
@@ -30,7 +31,16 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database
 @pytest.fixture
 def fuzz_app(app, centre):
     """The test app with tickets waiting, called at counter 1 (by the attendant) and at counter 2
-    (by the supervisor), so aimed cases meet every kind of refusal and success."""
+    (by the supervisor), and two finished at counter 3, one of them rated (so the queue report has
+    every kind of row and feedback meets both answers), so aimed cases meet every kind of refusal
+    and success."""
+    services.set_counter_status(centre, "3", "open", by="super")
+    for n in range(2):
+        done = services.issue_ticket(centre, service="C")
+        services.call_ticket(centre, done["id"], counter="3", by="super")
+        services.act(centre, done["id"], "start", by="super")
+        services.act(centre, done["id"], "finish", by="super")
+    insight.give_feedback(centre, done["id"], score=1, comment="too slow")
     for _ in range(6):
         services.issue_ticket(centre, service="A")
     services.set_counter_status(centre, "1", "open", by="demo")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 from kiosk import services
+from kiosk.usecases import insight
 
 
 def follow(client, ticket_id: str, **kwargs):
@@ -77,11 +78,16 @@ def test_states_after_the_call(client, centre):
     assert "did not come" in follow(client, other["id"]).get_data(as_text=True)
 
 
-def test_feedback_is_offered_once_the_visit_is_finished(client, centre):
-    """A finished ticket's page links to the feedback question (`feedback.ticket`), not before."""
+def test_feedback_is_offered_once_the_visit_is_finished_until_it_is_given(client, centre):
+    """A finished ticket's page links to the feedback question (`feedback.ticket`), not before,
+    and not again once the citizen has answered."""
     ticket = services.issue_ticket(centre, service="C", lang="en")
     services.call_ticket(centre, ticket["id"], counter="1", by="demo")
     assert 'id="feedback"' not in follow(client, ticket["id"]).get_data(as_text=True)
     services.act(centre, ticket["id"], "start", by="demo")
     services.act(centre, ticket["id"], "finish", by="demo")
     assert f'href="/t/{ticket["id"]}/feedback" id="feedback"' in follow(client, ticket["id"]).get_data(as_text=True)
+    insight.give_feedback(centre, ticket["id"], score=4)
+    page = follow(client, ticket["id"]).get_data(as_text=True)
+    assert 'id="feedback"' not in page and "/feedback" not in page
+    assert 'id="feedback-given"' in page and "Thank you for your answer." in page
