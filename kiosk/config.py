@@ -9,6 +9,8 @@ import re
 import tomllib
 from pathlib import Path
 
+from kiosk.domain.queue_report import DEFAULT_TARGET_WAIT_MIN
+
 DEFAULTS: dict = {
     "DATA_DIR": None,                 # default: <instance>/data
     "CENTRE": "DEMO",                 # centre code, as enrolled at central
@@ -23,7 +25,7 @@ DEFAULTS: dict = {
     "PUBLIC_URL": "http://kiosk.local",  # base of the ticket QR on screen and on paper
     "PRIORITY_RATIO": 2,              # priority calls before a waiting normal ticket gets its turn
     "MAX_WAIT_MIN": 45,               # after this a ticket jumps ahead of both queues
-    "TARGET_WAIT_MIN": 20,            # the queue report's "served within target" when a service sets none
+    "TARGET_WAIT_MIN": DEFAULT_TARGET_WAIT_MIN,  # the queue report's "served within target" when a service sets none
     "IDLE_RESET_S": 30,               # citizen screen back to the language choice
     "STAFF_IDLE_MIN": 20,             # attendant session expiry without activity
     "TOKEN_TTL_MIN": 12 * 60,         # API bearer tokens

@@ -22,6 +22,7 @@ from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from kiosk.clock import parse_iso
+from kiosk.domain.errors import ValidationFailed
 
 OUTCOMES = ("served", "no_show", "transferred", "cancelled")
 # wait distribution buckets, upper bounds in minutes (the last is open-ended)
@@ -29,6 +30,36 @@ WAIT_BUCKETS_MIN = (5, 10, 15, 20, 30, 45, 60)
 MAX_COMMENT = 500
 SCORES = range(1, 6)
 LOW_SCORE = 2  # scores at or below this are listed for the supervisor
+MAX_RANGE_DAYS = 366  # the longest range a report covers
+DEFAULT_TARGET_WAIT_MIN = 20  # "served within target" of a service that sets no target
+
+
+def parse_range(first: str | None, last: str | None, today: str, *,
+                max_days: int = MAX_RANGE_DAYS) -> tuple[dt.date, dt.date]:
+    """`from`/`to` as dates (default when None: the month so far); ValidationFailed names a bad
+    field (an empty one included)."""
+    problems = {}
+    dates = {}
+    end_default = dt.date.fromisoformat(today)
+    for name, raw, default in (("from", first, end_default.replace(day=1)), ("to", last, end_default)):
+        try:
+            dates[name] = dt.date.fromisoformat(raw) if raw is not None else default
+            if raw is not None and len(raw) != 10:
+                raise ValueError(raw)
+        except ValueError:
+            problems[name] = "a date YYYY-MM-DD"
+    if not problems and dates["from"] > dates["to"]:
+        problems["to"] = "not before from"
+    if not problems and (dates["to"] - dates["from"]).days >= max_days:
+        problems["to"] = f"at most {max_days} days after from"
+    if problems:
+        raise ValidationFailed("invalid date range", problems)
+    return dates["from"], dates["to"]
+
+
+def days_between(first: dt.date, last: dt.date) -> list[str]:
+    """Every service day of the range."""
+    return [(first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -108,17 +139,24 @@ def feedback_figures(scores: list[int]) -> dict:
 
 
 def queue_report(tickets: Iterable[dict], feedback: Iterable[dict], *, first: dt.date, last: dt.date,
-                 targets_s: dict[str, float], tz: ZoneInfo) -> dict:
+                 targets_s: dict[str, float] | dict[tuple[str, str], float], tz: ZoneInfo,
+                 by_centre: bool = False) -> dict:
     """The report of the tickets of days `first`..`last` (tickets of other days are ignored) and the
-    feedback given on them; `targets_s` is each service's target wait in seconds."""
+    feedback given on them; `targets_s` is each service's target wait in seconds.
+
+    Tickets and feedback are read once, in any order, and never held: a year of a centre (or a
+    month of a country) costs the figures' memory, not the documents'. With `by_centre` (central's
+    national report) every document carries its `centre`: the report gains a row per centre,
+    attendants and counters are named "CENTRE/id", and `targets_s` is keyed by (centre, service).
+    """
     lo, hi = first.isoformat(), last.isoformat()
     services: dict[str, _Group] = {}
+    centres: dict[str, _Group] = {}
     staff: dict[str, _Group] = {}
     counters: dict[str, _Group] = {}
     hours: dict[tuple[int, int], int] = {}
     days: dict[str, dict] = {}
     buckets = [0] * (len(WAIT_BUCKETS_MIN) + 1)
-    serving: dict[str, tuple[str, str | None, str | None]] = {}  # ticket -> service, staff, counter
     all_waits: list[float] = []
     within = 0
     for ticket in tickets:
@@ -126,57 +164,69 @@ def queue_report(tickets: Iterable[dict], feedback: Iterable[dict], *, first: dt
         if not lo <= day <= hi:
             continue
         code = ticket["service"]
-        group = services.setdefault(code, _Group())
-        group.counts["issued"] += 1
+        place = ticket["centre"] if by_centre else None
+        groups = [services.setdefault(code, _Group())]
+        if by_centre:
+            groups.append(centres.setdefault(place, _Group()))
+        for group in groups:
+            group.counts["issued"] += 1
         issued = parse_iso(ticket["issued_at"]).astimezone(tz)
         hours[(issued.weekday(), issued.hour)] = hours.get((issued.weekday(), issued.hour), 0) + 1
         daily = days.setdefault(day, {"day": day, "issued": 0, "served": 0, "waits": []})
         daily["issued"] += 1
         end = outcome(ticket)
-        if end:
-            group.counts[end] += 1
         wait = wait_seconds(ticket)
+        target = targets_s.get((place, code) if by_centre else code)
+        on_time = wait is not None and target is not None and wait <= target
+        for group in groups:
+            if end:
+                group.counts[end] += 1
+            if wait is not None:
+                group.waits.append(wait)
+                group.within += on_time
         if wait is not None:
-            group.waits.append(wait)
             all_waits.append(wait)
             daily["waits"].append(wait)
-            target = targets_s.get(code)
-            if target is not None and wait <= target:
-                group.within += 1
-                within += 1
+            within += on_time
             index = next((i for i, bound in enumerate(WAIT_BUCKETS_MIN) if wait <= bound * 60), len(WAIT_BUCKETS_MIN))
             buckets[index] += 1
         if end == "served":
             daily["served"] += 1
             who, counter, seconds = served_by(ticket)
-            serving[ticket["id"]] = (code, who, counter)
             if seconds is not None:
-                group.service.append(seconds)
+                for group in groups:
+                    group.service.append(seconds)
             for key, table in ((who, staff), (counter, counters)):
                 if key:
-                    member = table.setdefault(key, _Group())
+                    member = table.setdefault(_member(place, key), _Group())
                     member.counts["served"] += 1
                     if seconds is not None:
                         member.service.append(seconds)
     scores: list[int] = []
     low: list[dict] = []
     for doc in feedback:
-        where = serving.get(doc.get("ticket") or doc["id"])
-        if where is None:
+        # a feedback document names its ticket's day, service, attendant and counter (new_feedback)
+        if not lo <= (doc.get("day") or "") <= hi:
             continue  # feedback on a ticket outside the range
-        code, who, counter = where
+        code, who, counter = doc["service"], doc.get("staff"), doc.get("counter")
+        place = doc["centre"] if by_centre else None
         score = int(doc["score"])
         scores.append(score)
-        services[code].scores.append(score)
+        services.setdefault(code, _Group()).scores.append(score)
+        if by_centre:
+            centres.setdefault(place, _Group()).scores.append(score)
         if who:
-            staff[who].scores.append(score)
+            staff.setdefault(_member(place, who), _Group()).scores.append(score)
         if counter:
-            counters[counter].scores.append(score)
+            counters.setdefault(_member(place, counter), _Group()).scores.append(score)
         if score <= LOW_SCORE:
-            low.append({"ticket": doc.get("ticket") or doc["id"], "day": doc.get("day"), "service": code,
-                        "staff": who, "counter": counter, "score": score, "comment": doc.get("comment") or "",
-                        "at": doc.get("at")})
-    return {
+            item = {"ticket": doc.get("ticket") or doc["id"], "day": doc.get("day"), "service": code,
+                    "staff": who, "counter": counter, "score": score, "comment": doc.get("comment") or "",
+                    "at": doc.get("at")}
+            if by_centre:
+                item["centre"] = place
+            low.append(item)
+    report = {
         "from": lo, "to": hi,
         "services": [{"code": code, **_service_row(g)} for code, g in sorted(services.items())],
         "staff": [{"id": key, **_staff_row(g)} for key, g in sorted(staff.items())],
@@ -191,6 +241,14 @@ def queue_report(tickets: Iterable[dict], feedback: Iterable[dict], *, first: dt
                    "within_target": round(within / len(all_waits), 4) if all_waits else None},
         "feedback": {**feedback_figures(scores), "low": sorted(low, key=lambda x: (x["day"] or "", x["at"] or ""))},
     }
+    if by_centre:
+        report["centres"] = [{"code": code, **_service_row(g)} for code, g in sorted(centres.items())]
+    return report
+
+
+def _member(place: str | None, key: str) -> str:
+    """An attendant's or counter's key: its id, or "CENTRE/id" in a report over centres."""
+    return key if place is None else f"{place}/{key}"
 
 
 def _service_row(group: _Group) -> dict:

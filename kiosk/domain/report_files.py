@@ -21,7 +21,8 @@ def _safe(value):
 
 
 def rows(report: dict, scope: str = "") -> list[list]:
-    """One row for the total, then one per service, attendant, counter and hour of a weekday."""
+    """One row for the total, then one per centre (in a report over centres), service, attendant,
+    counter and hour of a weekday."""
     out = []
 
     def add(group: str, key: str, row: dict) -> None:
@@ -34,6 +35,8 @@ def rows(report: dict, scope: str = "") -> list[list]:
                     feedback.get("count"), feedback.get("mean")])
 
     add("total", "all", {**report["totals"], "feedback": report["feedback"]})
+    for row in report.get("centres", ()):
+        add("centre", row["code"], row)
     for row in report["services"]:
         add("service", row["code"], row)
     for row in report["staff"]:
@@ -67,10 +70,11 @@ def to_xlsx(report: dict, scope: str = "", *, low_title: str = "low scores") -> 
         sheet.append([report["from"], report["to"], *row])
     sheet.freeze_panes = "A2"
     low = book.create_sheet(low_title[:31])
-    low.append(["day", "service", "staff", "counter", "score", "comment"])
+    over_centres = "centres" in report
+    low.append(["day", *(["centre"] if over_centres else []), "service", "staff", "counter", "score", "comment"])
     for item in report["feedback"]["low"]:
-        low.append([item["day"], _safe(item["service"]), _safe(item["staff"] or ""), _safe(item["counter"] or ""),
-                    item["score"], _safe(item["comment"])])
+        low.append([item["day"], *([_safe(item["centre"])] if over_centres else []), _safe(item["service"]),
+                    _safe(item["staff"] or ""), _safe(item["counter"] or ""), item["score"], _safe(item["comment"])])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -10,34 +10,6 @@ from kiosk.domain import queue_report as domain
 from kiosk.domain.errors import AlreadyRated, InvalidTransition, NotFound, ValidationFailed
 
 FEEDBACK = "feedback"
-MAX_RANGE_DAYS = 366
-
-
-def parse_range(first: str | None, last: str | None, today: str) -> tuple[dt.date, dt.date]:
-    """`from`/`to` as dates (default when None: the month so far); ValidationFailed names a bad
-    field (an empty one included)."""
-    problems = {}
-    dates = {}
-    end_default = dt.date.fromisoformat(today)
-    for name, raw, default in (("from", first, end_default.replace(day=1)), ("to", last, end_default)):
-        try:
-            dates[name] = dt.date.fromisoformat(raw) if raw is not None else default
-            if raw is not None and len(raw) != 10:
-                raise ValueError(raw)
-        except ValueError:
-            problems[name] = "a date YYYY-MM-DD"
-    if not problems and dates["from"] > dates["to"]:
-        problems["to"] = "not before from"
-    if not problems and (dates["to"] - dates["from"]).days >= MAX_RANGE_DAYS:
-        problems["to"] = f"at most {MAX_RANGE_DAYS} days after from"
-    if problems:
-        raise ValidationFailed("invalid date range", problems)
-    return dates["from"], dates["to"]
-
-
-def days_between(first: dt.date, last: dt.date) -> list[str]:
-    """Every service day of the range."""
-    return [(first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
 def targets_s(c: services.Centre) -> dict[str, float]:
@@ -48,7 +20,7 @@ def targets_s(c: services.Centre) -> dict[str, float]:
 
 def queue_report(c: services.Centre, first: dt.date, last: dt.date) -> dict:
     """The queue report of days `first`..`last`, whether their days are closed or not."""
-    days = days_between(first, last)
+    days = domain.days_between(first, last)
     return domain.queue_report(c.history.records("tickets", days), c.history.records(FEEDBACK, days),
                                first=first, last=last, targets_s=targets_s(c), tz=c.tz)
 

@@ -15,7 +15,7 @@ from flask_babel import get_locale, lazy_gettext
 
 from kiosk import services
 from kiosk.app import kiosk
-from kiosk.domain import report_files
+from kiosk.domain import queue_report, report_files
 from kiosk.domain.errors import AlreadyRated, InvalidTransition, KioskError, NotFound, ValidationFailed
 from kiosk.usecases import insight
 from kiosk.web.auth import current_staff, require_staff_network, staff_required
@@ -45,7 +45,7 @@ def weekday_names() -> list[str]:
 
 def _range() -> tuple[dt.date, dt.date]:
     """The range asked for (default: this month so far, also for a field left empty in the form)."""
-    return insight.parse_range(request.args.get("from") or None, request.args.get("to") or None,
+    return queue_report.parse_range(request.args.get("from") or None, request.args.get("to") or None,
                                kiosk().centre.today())
 
 

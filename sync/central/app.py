@@ -129,6 +129,7 @@ def create_app(config: dict | None = None, *, clock=None, engine=None) -> Flask:
     cli.register(app)
     from sync.central import receipts; receipts.register(app)
     from sync.central import appointments; appointments.register(app)
+    from sync.central import queue_report; queue_report.register(app)
     _register_errors(app)
 
     @app.after_request

@@ -15,6 +15,7 @@ Decisions:
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -153,6 +154,12 @@ def _moment(value) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
+def minutes(seconds) -> str:
+    """A duration as whole minutes in words ("12 minutes"), rounded up."""
+    n = max(0, math.ceil((seconds or 0) / 60))
+    return digits(ngettext("%(num)d minute", "%(num)d minutes", n))
+
+
 def when(value) -> str:
     """A time as the local date and 24-hour time in Iraq, in the page's language."""
     moment = _moment(value) if value else None
@@ -260,5 +267,5 @@ def register(app: Flask) -> None:
     app.after_request(remember_choice)
     app.context_processor(_template_context)
     app.jinja_env.filters.update(digits=digits, number=number, percent=percent, seconds=seconds, when=when,
-                                 day=day, month_label=month_label, code=code)
+                                 day=day, month_label=month_label, code=code, minutes=minutes)
     app.jinja_env.globals.update(named=named, pick=pick)

@@ -101,7 +101,7 @@ def _apply_commits(conn: Connection, device, commits: list[tuple[protocol.Commit
         put = change["o"] == "put"
         records.append({"centre": centre, "tbl": table, "key": key, "device_id": device.device_id,
                         "seq": seq, "hlc": hlc, "doc": change["d"] if put else None, "deleted": not put,
-                        "received_at": now, "updated_at": now})
+                        "received_at": now, "updated_at": now, "day": service_day(change["d"]) if put else None})
     write_records(conn, records)
     write_events(conn, list(events.values()))
     for table, seq, hlc in clears:
@@ -121,10 +121,16 @@ def write_records(conn: Connection, rows: list[dict]) -> None:
     stmt = ins.on_conflict_do_update(
         index_elements=[Record.centre, Record.tbl, Record.key],
         set_={"device_id": ex.device_id, "seq": ex.seq, "hlc": ex.hlc, "doc": ex.doc,
-              "deleted": ex.deleted, "updated_at": ex.updated_at},
+              "deleted": ex.deleted, "updated_at": ex.updated_at, "day": ex.day},
         # equal clocks from two devices are ordered by device id, so every replica picks one winner
         where=or_(Record.hlc < ex.hlc, and_(Record.hlc == ex.hlc, Record.device_id < ex.device_id)))
     batched(conn, stmt, rows, Record.key)
+
+
+def service_day(doc: object) -> str | None:
+    """The service day (YYYY-MM-DD) a document names, if any."""
+    day = doc.get("day") if isinstance(doc, dict) else None
+    return day if isinstance(day, str) and len(day) == 10 else None
 
 
 def write_events(conn: Connection, rows: list[dict]) -> None:

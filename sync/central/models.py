@@ -125,8 +125,11 @@ class Record(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # the service day of a document that has one (tickets, feedback ...): reports read days by it
+    day: Mapped[str | None] = mapped_column(String(10), nullable=True)
 
-    __table_args__ = (Index("ix_sync_records_changed", "centre", "tbl", "updated_at"),)
+    __table_args__ = (Index("ix_sync_records_changed", "centre", "tbl", "updated_at"),
+                      Index("ix_sync_records_day", "centre", "tbl", "day"))
 
 
 class TicketEventRow(Base):

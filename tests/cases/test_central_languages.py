@@ -15,6 +15,7 @@ import pytest
 from kiosk import services
 from kiosk.domain import throttle
 from kiosk.i18n import locales
+from kiosk.usecases import insight
 from tests.cases.support import CENTRE_NAMES, OPERATOR
 from tests.web.conftest import screenshot
 from tests.web.test_i18n import latin_words
@@ -149,7 +150,20 @@ def test_operator_pages_and_r_in_chromium_in_three_languages(system, registered,
     fragment = record_a["text"].split("/R#", 1)[1]
     pages = {"centres": "/", "centre": "/centres/ERB-01", "locks": "/operators/locks",
              "overdue": "/receipts/overdue", "case": f"/receipts/cases/ERB-01/{doc_a['id']}",
-             "report": "/receipts/report?month=2026-11", "missing": "/no-such-page"}
+             "report": "/receipts/report?month=2026-11", "queue": "/queue-report?from=2026-11-01&to=2026-11-30",
+             "queue-centre": "/queue-report?from=2026-11-01&to=2026-11-30&centre=ERB-01",
+             "missing": "/no-such-page"}
+    centre = system.centre
+    services.set_counter_status(centre, "1", "open", by="demo")
+    for n, service in enumerate("AABC"):  # visits of several services for the queue report's charts
+        ticket = services.issue_ticket(centre, service=service, lang="ar")
+        system.clock.advance(minutes=4 + 7 * n)
+        services.call_ticket(centre, ticket["id"], counter="1", by="demo")
+        services.act(centre, ticket["id"], "start", by="demo")
+        system.clock.advance(minutes=3 + n)
+        services.act(centre, ticket["id"], "finish", by="demo")
+        insight.give_feedback(centre, ticket["id"], score=1 + n, comment="بطيء جداً" if n == 0 else None)
+    system.sync()
     guesser = system.central_app.test_client()
     for n in range(throttle.ADDRESS.free):  # one address locked, so the locks page lists something
         guesser.get("/", headers={"Authorization": "Basic " + base64.b64encode(f"guess{n}:wrong".encode()).decode()},

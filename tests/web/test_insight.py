@@ -12,6 +12,7 @@ from openpyxl import load_workbook
 
 from kiosk import services
 from kiosk.usecases.days import close_days
+from tests.web.a11y import check_page
 from tests.web.conftest import csrf_from, screenshot
 
 DAY = "2026-11-22"
@@ -142,9 +143,13 @@ def test_feedback_on_the_phone_in_chromium_reaches_the_supervisors_report(live_s
     page.wait_for_selector("#feedback-form")
     assert page.evaluate("() => document.documentElement.dir") == "rtl"
     screenshot(page, "feedback-phone-ckb")
+    assert check_page(page, touch=True) == [], "the faces are big enough, labelled and legible"
     page.fill("#comment", "زۆر باش")
     page.click("button.face[data-score='4']")
     page.wait_for_selector("#feedback[data-state=thanks]")
+    page.goto(f"{base}/t/{done['id']}?lang=ckb")
+    assert page.locator("#feedback-given").is_visible() and page.locator("#feedback").count() == 0, \
+        "once answered, the phone page thanks instead of asking again"
 
     page.goto(f"{base}/staff/login")
     page.fill("#staff", "super")
@@ -159,6 +164,7 @@ def test_feedback_on_the_phone_in_chromium_reaches_the_supervisors_report(live_s
         box = page.locator(".chart.heatmap").bounding_box()
         assert box and box["width"] > 300 and box["height"] > 80, "the SVG is drawn"
         screenshot(page, f"queue-report-{lang}")
+        assert check_page(page, touch=False) == [], lang
     page.emulate_media(media="print")
     assert page.locator(".staff-header").is_hidden(), "the print stylesheet hides the controls"
     screenshot(page, "queue-report-print-en")
