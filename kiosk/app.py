@@ -14,7 +14,7 @@ from kiosk.clock import SystemClock
 from kiosk.events import Broker
 from kiosk.security import LoginThrottle, StaffSessions
 from kiosk.store import Store
-from kiosk.store.journal import private_dir, write_atomic
+from sync.files import private_dir, write_atomic
 
 log = logging.getLogger(__name__)
 

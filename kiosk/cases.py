@@ -32,7 +32,7 @@ from kiosk.domain import receipts, trustlist
 from kiosk.domain.cases import Kind, Status
 from kiosk.domain.errors import InvalidTransition, KioskError, NotFound, ValidationFailed
 from kiosk.ids import new_ulid
-from kiosk.store.journal import private_dir, write_atomic
+from sync.files import private_dir, write_atomic
 from kiosk.vault import Vault, VaultError, open_vault
 
 log = logging.getLogger(__name__)

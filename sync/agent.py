@@ -37,7 +37,8 @@ from pydantic import ValidationError
 from kiosk.clock import SystemClock
 from kiosk.store import device_identity
 from kiosk.store import feed
-from kiosk.store.journal import JOURNAL, decode_commit, list_segments, private_dir, write_atomic
+from kiosk.store.journal import JOURNAL, decode_commit, list_segments
+from sync.files import private_dir, write_atomic
 from sync import protocol
 
 log = logging.getLogger(__name__)

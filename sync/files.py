@@ -6,6 +6,9 @@ The data directory holds staff PIN hashes, the centre's keys and citizens' reque
 hash of a 4-digit PIN falls to an offline search in about an hour and a half on one core, so
 nothing in it may be readable by another local user. Directories should be 0700, files 0600
 (or stricter); a symbolic link is reported, never followed or changed.
+
+Also the durable file writes both ends use (an atomic replace, a directory fsync, a private
+directory), so that central's tools need nothing of the kiosk's store.
 """
 from __future__ import annotations
 
@@ -15,6 +18,47 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GROUP_OTHER = 0o077
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or file creation inside `path` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def private_dir(path: Path) -> None:
+    """Create a directory and any missing parents as 0700 (owner only); an existing one is left as
+    it is (`flask --app kiosk check` reports one that other users may enter)."""
+    path = Path(path)
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Replace `path` with `data` so that a crash leaves either the old or the new file, never half
+    (owner-only unless `mode` says otherwise: the data directory holds PIN hashes and keys)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
 
 
 @dataclass(frozen=True)

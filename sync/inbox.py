@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from kiosk.store.journal import fsync_dir
+from sync.files import fsync_dir
 from sync import protocol
 from sync.agent import FAILED_DIR, INBOX_DIR, sync_dir
 

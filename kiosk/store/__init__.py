@@ -14,7 +14,8 @@ from typing import Callable, Iterable
 from kiosk.clock import SystemClock, iso
 from kiosk.ids import new_ulid
 from kiosk.store.journal import (KioskDB, JournalStorage, StoreCorrupt, StoreError, StoreFailed,
-                                 StoreLocked, clone, private_dir, write_atomic)
+                                 StoreLocked, clone)
+from sync.files import private_dir, write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,8 @@ from typing import Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from kiosk.clock import parse_iso
-from kiosk.store.journal import StoreError, fsync_dir, private_dir, write_atomic
+from kiosk.store.journal import StoreError
+from sync.files import fsync_dir, private_dir, write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -43,6 +43,7 @@ from tinydb.table import Document, Table
 
 from kiosk.clock import SystemClock, iso
 from kiosk.ids import new_ulid
+from sync.files import fsync_dir, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -120,46 +121,6 @@ def list_segments(journal_dir: Path) -> list[tuple[int, Path]]:
             out.append((int(stem), journal_dir / name))
     out.sort()
     return out
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or file creation inside `path` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def private_dir(path: Path) -> None:
-    """Create a directory and any missing parents as 0700 (owner only); an existing one is left as
-    it is (`flask --app kiosk check` reports one that other users may enter)."""
-    path = Path(path)
-    missing = []
-    while not path.exists():
-        missing.append(path)
-        path = path.parent
-    for directory in reversed(missing):
-        try:
-            directory.mkdir(mode=0o700)
-        except FileExistsError:
-            pass
-
-
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Replace `path` with `data` so that a crash leaves either the old or the new file, never half
-    (owner-only unless `mode` says otherwise: the data directory holds PIN hashes and keys)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 # -- documents -----------------------------------------------------------------------------------

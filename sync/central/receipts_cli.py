@@ -31,7 +31,7 @@ from sqlalchemy import select
 from kiosk import keys
 from kiosk.domain import receipts, trustlist
 from kiosk.domain.appointments import BOOKING_SIGNER
-from kiosk.store.journal import write_atomic
+from sync.files import write_atomic
 from sync.central import feed
 from sync.central.errors import CentralError
 from sync.central.models import Centre, ConfigDoc

@@ -138,3 +138,15 @@ def test_settings_come_from_the_environment(monkeypatch, tmp_path):
         assert "CENTRAL_MAX_SKEW_S" in str(exc)
     else:
         raise AssertionError("a bad setting was accepted")
+
+
+def test_central_starts_without_the_kiosks_web_layer_or_store(tmp_path):
+    """DESIGN.md's rule: central shares only the kiosk's pure code (domain, ids, i18n, protocol)."""
+    import subprocess
+    import sys
+    script = ("import sys; from sync.central import create_app; "
+              f"create_app({{'CENTRAL_DATABASE_URL': 'sqlite:///{tmp_path / 'c.sqlite3'}'}}); "
+              "print(' '.join(sorted(m for m in sys.modules if m.startswith('kiosk'))))")
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert not [m for m in loaded if m.startswith(("kiosk.web", "kiosk.store", "kiosk.app", "kiosk.services",
+                                                    "kiosk.usecases", "hardware"))], loaded
