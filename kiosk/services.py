@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 LANGS = ("ar", "ckb", "en")
 NORMAL = policy.NORMAL
 COUNTER_STATUSES = ("open", "break", "closed")
-CALENDAR_SETTING = "calendar"
+CALENDAR_SETTING = cases_domain.CALENDAR_SETTING
 
 
 @dataclass
