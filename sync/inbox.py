@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from kiosk.domain import overrides
 from kiosk.store.journal import fsync_dir
 from sync import protocol
 from sync.agent import FAILED_DIR, INBOX_DIR, sync_dir
@@ -66,9 +67,22 @@ def _apply(store, changes: list[protocol.PulledChange]) -> int:
             if change.t == "settings" and change.k in protocol.LOCAL_SETTINGS:
                 log.warning("ignoring pulled change to kiosk-owned setting %s", change.k)
                 continue
+            doc = change.d
+            if change.t == "services":
+                # the centre's own switches win until central changes that field (kiosk.domain.overrides)
+                note = store.get(overrides.TABLE, change.k)
+                if change.o == "put" and note is not None:
+                    doc, left = overrides.merge(note, change.d)
+                    if left != note:
+                        if left is None:
+                            store.delete(overrides.TABLE, change.k)
+                        else:
+                            store.put(overrides.TABLE, left)
+                elif change.o != "put" and note is not None:
+                    store.delete(overrides.TABLE, change.k)
             if change.o == "put":
-                if store.get(change.t, change.k) != change.d:
-                    store.put(change.t, change.d)
+                if store.get(change.t, change.k) != doc:
+                    store.put(change.t, doc)
                     changed += 1
             elif store.delete(change.t, change.k):
                 changed += 1

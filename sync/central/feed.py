@@ -194,7 +194,7 @@ def _diff(before: dict | None, after: dict | None) -> dict[str, list]:
     before, after = before or {}, after or {}
     out = {}
     for field in sorted(set(before) | set(after)):
-        if before.get(field) == after.get(field):
+        if field == "id" or before.get(field) == after.get(field):
             continue
         if field == "pin_hash":
             out["pin"] = [None, "reset" if after.get(field) else None]
