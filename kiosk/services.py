@@ -118,7 +118,13 @@ def availability(c: Centre, svc: dict, now: dt.datetime | None = None) -> Availa
 
 def centre_closed(c: Centre, now: dt.datetime | None = None) -> Availability | None:
     """None on a working day; on the weekend or a holiday of central's `settings/calendar`, why
-    ("closed_day") and when the next working day opens, for every service at once."""
+    ("closed_day") and when the next working day opens, for every service at once.
+
+    Only a calendar central has sent closes the citizen screen: a centre without one takes tickets
+    every day, as it did before calendars existed (its promised dates still skip the default
+    Friday-Saturday weekend)."""
+    if not c.store.get("settings", CALENDAR_SETTING):
+        return None
     now = now or c.clock.now()
     today = dt.date.fromisoformat(c.today(now))
     cal = calendar(c)

@@ -282,3 +282,9 @@ def test_switching_back_to_centrals_value_drops_the_local_note(world):
     assert centre.store.get(overrides.TABLE, "A")["fields"] == {"daily_cap": {"central": None, "local": 5}}
     services.update_service(centre, "A", by="sup", daily_cap=None)
     assert centre.store.get(overrides.TABLE, "A") is None
+
+
+def test_without_a_calendar_from_central_every_day_takes_tickets(world):
+    world["clock"].set("2026-11-27T06:00:00Z")  # a Friday
+    assert services.centre_closed(world["centre"]) is None
+    assert services.issue_ticket(world["centre"], service="A")["number"].startswith("A")
