@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from kiosk.clock import iso
-from kiosk.domain import audit, policy, rights
+from kiosk.domain import audit, overrides, policy, rights
 from kiosk.domain import cases as cases_domain
 from kiosk.domain.errors import (CheckInRefused, CounterNotOpen, Forbidden, NotFound, RateLimited,
                                  ServiceUnavailable, Unauthorized, UnknownService, ValidationFailed)
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 LANGS = ("ar", "ckb", "en")
 NORMAL = policy.NORMAL
 COUNTER_STATUSES = ("open", "break", "closed")
-CALENDAR_SETTING = "calendar"
+CALENDAR_SETTING = cases_domain.CALENDAR_SETTING
 
 
 @dataclass
@@ -97,10 +97,14 @@ class Availability:
 
 
 def availability(c: Centre, svc: dict, now: dt.datetime | None = None) -> Availability:
-    """Whether `svc` takes tickets at `now`: switched off (until further notice, or for the days
-    before `closed_until`), or at its daily cap (then it reopens on the next working day)."""
+    """Whether `svc` takes tickets at `now`: not on the centre's weekend or holidays (then it
+    reopens on the next working day), switched off (until further notice, or for the days before
+    `closed_until`), or at its daily cap (then it reopens on the next working day)."""
     now = now or c.clock.now()
     today = dt.date.fromisoformat(c.today(now))
+    closed = centre_closed(c, now)
+    if closed is not None:
+        return closed
     if not svc.get("active", True):
         return Availability(False, "off")
     closed_until = svc.get("closed_until")
@@ -110,6 +114,23 @@ def availability(c: Centre, svc: dict, now: dt.datetime | None = None) -> Availa
     if cap and _numbering(c, svc, today.isoformat())["last"] >= int(cap):
         return Availability(False, "daily_cap", opening(c, calendar(c).next_working_day(today)))
     return Availability(True)
+
+
+def centre_closed(c: Centre, now: dt.datetime | None = None) -> Availability | None:
+    """None on a working day; on the weekend or a holiday of central's `settings/calendar`, why
+    ("closed_day") and when the next working day opens, for every service at once.
+
+    Only a calendar central has sent closes the citizen screen: a centre without one takes tickets
+    every day, as it did before calendars existed (its promised dates still skip the default
+    Friday-Saturday weekend)."""
+    if not c.store.get("settings", CALENDAR_SETTING):
+        return None
+    now = now or c.clock.now()
+    today = dt.date.fromisoformat(c.today(now))
+    cal = calendar(c)
+    if cal.is_working_day(today):
+        return None
+    return Availability(False, "closed_day", opening(c, cal.next_working_day(today)))
 
 
 def get_service(c: Centre, code: str) -> dict:
@@ -492,9 +513,13 @@ def set_counter_status(c: Centre, counter: str, status: str, *, by: str) -> dict
 def update_service(c: Centre, code: str, *, by: str, active: bool | None = None,
                    daily_cap: int | None | str = "keep", until_next_day: bool = False) -> dict:
     """Switch a service on, or off (until switched on again, or with `until_next_day` only until
-    the next working day opens), or set its daily cap (None removes it)."""
+    the next working day opens), or set its daily cap (None removes it).
+
+    The switch is the centre's own: central's next pull keeps it until central changes that same
+    field itself (kiosk.domain.overrides, docs/sync.md)."""
     with c.store.lock, c.store.transaction():
         svc = get_service(c, code)
+        before = dict(svc)
         if active is not None:
             svc["active"] = bool(active) or until_next_day
             svc["closed_until"] = None
@@ -506,6 +531,11 @@ def update_service(c: Centre, code: str, *, by: str, active: bool | None = None,
                 raise ValidationFailed("invalid daily cap", {"daily_cap": "must be a whole number from 1 to 100000, or empty"})
             svc["daily_cap"] = daily_cap
         c.store.put("services", svc)
+        note = overrides.note(c.store.get(overrides.TABLE, code), before, svc)
+        if note is None:
+            c.store.delete(overrides.TABLE, code)
+        else:
+            c.store.put(overrides.TABLE, note)
         _audit(c, by, "service_update", code, {"active": svc.get("active"), "daily_cap": svc.get("daily_cap"),
                                                "closed_until": svc.get("closed_until")})
     c.events.publish("queue-changed", {"service": code})

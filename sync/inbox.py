@@ -15,9 +15,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from sync.files import fsync_dir
+from kiosk.domain import overrides
 from sync import protocol
 from sync.agent import FAILED_DIR, INBOX_DIR, sync_dir
+from sync.files import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,22 @@ def _apply(store, changes: list[protocol.PulledChange]) -> int:
             if change.t == "settings" and change.k in protocol.LOCAL_SETTINGS:
                 log.warning("ignoring pulled change to kiosk-owned setting %s", change.k)
                 continue
+            doc = change.d
+            if change.t == "services":
+                # the centre's own switches win until central changes that field (kiosk.domain.overrides)
+                note = store.get(overrides.TABLE, change.k)
+                if change.o == "put" and note is not None:
+                    doc, left = overrides.merge(note, change.d)
+                    if left != note:
+                        if left is None:
+                            store.delete(overrides.TABLE, change.k)
+                        else:
+                            store.put(overrides.TABLE, left)
+                elif change.o != "put" and note is not None:
+                    store.delete(overrides.TABLE, change.k)
             if change.o == "put":
-                if store.get(change.t, change.k) != change.d:
-                    store.put(change.t, change.d)
+                if store.get(change.t, change.k) != doc:
+                    store.put(change.t, doc)
                     changed += 1
             elif store.delete(change.t, change.k):
                 changed += 1

@@ -522,6 +522,7 @@ class ServiceDoc(_Loose):
     names: Names
     active: bool = True
     daily_cap: int | None = Field(default=None, ge=1)
+    target_wait_min: int | None = Field(default=None, ge=1, le=1440)  # the reports' "served within target"
     fee_iqd: int = Field(default=0, ge=0)
     sla_hours: int | float = Field(default=0, ge=0)
     documents: list[Names] = Field(default_factory=list, max_length=50)

@@ -26,6 +26,8 @@ MAX_SLA_HOURS = 24 * 366
 DEFAULT_WEEKEND = frozenset({4, 5})
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_HOLIDAYS = 400
+# The settings document (from central) that holds the weekend and the holidays.
+CALENDAR_SETTING = "calendar"
 MAX_REASON_CHARS = 500
 MONTH_RE = re.compile(r"^(20[0-9]{2})-(0[1-9]|1[0-2])$")
 

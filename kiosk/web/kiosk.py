@@ -103,7 +103,7 @@ def service_list():
     centre = kiosk().centre
     tiles = [{**s, "pictogram_path": pictogram(s.get("pictogram")), "availability": services.availability(centre, s)}
              for s in services.services_list(centre)]
-    return htmx.render("kiosk/services.html", "main", tiles=tiles)
+    return htmx.render("kiosk/services.html", "main", tiles=tiles, closed_day=services.centre_closed(centre))
 
 
 def _service_page(code: str, *, error: str | None = None, status: int = 200):

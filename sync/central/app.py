@@ -130,6 +130,7 @@ def create_app(config: dict | None = None, *, clock=None, engine=None) -> Flask:
     from sync.central import receipts; receipts.register(app)
     from sync.central import appointments; appointments.register(app)
     from sync.central import queue_report; queue_report.register(app)
+    from sync.central import config_pages; config_pages.register(app)
     _register_errors(app)
 
     @app.after_request

@@ -3,6 +3,7 @@ revoke | config-load | export | add-operator | devices | check | locked | unlock
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import logging
 import sys
@@ -23,6 +24,14 @@ from sync.central.export import export_tickets
 from sync.central.models import Centre, Device, DeviceCursor, Operator
 
 log = logging.getLogger(__name__)
+
+
+def _login_name() -> str:
+    """Who runs the command, as the system knows them ("?" when it cannot say)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "?"
 
 
 def _central():
@@ -165,9 +174,12 @@ def reset_cursor_command(device, seq):
 @click.command("config-load")
 @click.argument("centre")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--by", default=None, help="who loads it, for central's configuration audit (default: the login name)")
 @with_appcontext
-def config_load_command(centre, path):
-    """Make CENTRE's services, counters, staff, priority classes and settings equal to PATH (JSON)."""
+def config_load_command(centre, path, by):
+    """Make CENTRE's services, counters, staff, priority classes and settings equal to PATH (JSON).
+
+    Documents last edited on a configuration page and missing from PATH are kept (docs/sync.md)."""
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh, parse_constant=_no_constants)
@@ -176,7 +188,8 @@ def config_load_command(centre, path):
     central = _central()
     try:
         with central.engine.begin() as conn:
-            summary = feed.load_config(conn, centre, data, now=central.clock.now())
+            summary = feed.load_config(conn, centre, data, now=central.clock.now(),
+                                       actor="config-load:" + (by or _login_name()))
     except CentralError as exc:
         _fail(exc)
     for table, counts in summary.items():

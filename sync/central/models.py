@@ -271,3 +271,24 @@ class RateLimit(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "book:ADDRESS" ...
     window: Mapped[int] = mapped_column(BigInteger, index=True)      # minutes since 1970
     hits: Mapped[int] = mapped_column(Integer)
+
+
+class ConfigAudit(Base):
+    """Who changed which configuration document of a centre, when, and what changed: one row per
+    document a configuration page or a `config-load` put into the feed. A PIN is never recorded,
+    only that it was reset."""
+
+    __tablename__ = "config_audit"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    centre: Mapped[str] = mapped_column(String(32))
+    tbl: Mapped[str] = mapped_column(String(63))
+    key: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(16))  # create | update | delete
+    actor: Mapped[str] = mapped_column(String(64))   # operator name, or "config-load"
+    via: Mapped[str] = mapped_column(String(16))     # page | config-load
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    seq: Mapped[int] = mapped_column(BigInteger)     # the feed change it published
+    # {field: [before, after]}; a PIN reset is {"pin": ["…", "reset"]}
+    changes: Mapped[Any] = mapped_column(Json)
+
+    __table_args__ = (Index("ix_config_audit_centre_at", "centre", "at"),)

@@ -128,7 +128,8 @@ def test_records_received_before_the_day_column_get_their_day(central_url_db):
         with engine.begin() as conn:
             config.attributes["connection"] = conn
             from alembic import command
-            command.downgrade(config, "0005")
+            from alembic.script import ScriptDirectory
+            command.downgrade(config, ScriptDirectory.from_config(config).get_revision("0008").down_revision)
             now = dt.datetime(2026, 11, 22, tzinfo=dt.timezone.utc)
             for key, doc in (("t1", {"id": "t1", "day": "2026-11-20"}), ("s1", {"id": "s1"}), ("x", [1])):
                 conn.execute(text("INSERT INTO sync_records (centre, tbl, key, device_id, seq, hlc, doc, deleted, "

@@ -2,7 +2,7 @@
 table, so that reports over a range of days read only those days' records.
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0007_config_audit
 Create Date: 2026-12-05
 """
 from typing import Sequence, Union
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: Union[str, Sequence[str], None] = "0005"
+down_revision: Union[str, Sequence[str], None] = "0007_config_audit"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
