@@ -45,7 +45,9 @@ _SERVICE = _object({
     "fee_iqd": {"type": "integer", "minimum": 0}, "documents": {"type": "array", "items": _NAMES},
     "pictogram": {"type": ["string", "null"]},
     "available": {"type": "boolean"},
-    "unavailable_reason": {"type": ["string", "null"], "enum": ["off", "daily_cap", None]},
+    "unavailable_reason": {"type": ["string", "null"], "enum": ["off", "daily_cap", "closed_day", None],
+                           "description": "off: switched off; daily_cap: at its limit for today; closed_day: the "
+                                          "centre's weekend or a holiday (reopens_at: the next working day)"},
     "reopens_at": {"type": ["string", "null"], "format": "date-time"}},
     ("code", "prefix", "names", "active", "available", "unavailable_reason", "reopens_at"))
 
