@@ -19,6 +19,9 @@ from kiosk.store.journal import private_dir, write_atomic
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
+# An installed wheel carries the top-level templates/ folder as kiosk/templates (setup.py).
+TEMPLATES = next((p for p in (Path(__file__).resolve().parent / "templates", ROOT / "templates") if p.is_dir()),
+                 ROOT / "templates")
 
 
 class KioskState:
@@ -123,8 +126,10 @@ def _cookies_and_proxies(app: Flask) -> None:
 
 def create_app(config: dict | None = None, *, store=None, printer=None, clock=None) -> Flask:
     """Build the centre app; `config` overrides settings, the keywords inject collaborators (tests)."""
-    app = Flask("kiosk", root_path=str(ROOT / "kiosk"), template_folder=str(ROOT / "templates"),
-                instance_path=os.environ.get("KIOSK_INSTANCE_PATH") or str(ROOT / "instance"))
+    # instance folder: KIOSK_INSTANCE_PATH, else Flask's choice (instance/ beside the source tree,
+    # <prefix>/var/kiosk-instance for an installed package)
+    app = Flask("kiosk", root_path=str(ROOT / "kiosk"), template_folder=str(TEMPLATES),
+                instance_path=os.environ.get("KIOSK_INSTANCE_PATH") or None)
     settings = config_mod.load(app.instance_path, config)
     if settings["PRINTER_URL"] != "off":
         from hardware import check_shaping, parse_printer_url
