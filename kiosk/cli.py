@@ -54,8 +54,10 @@ def demo_data_command():
                    "streams hold none)")
 def serve_command(host, port, threads):
     """Run the production server (hypercorn: requests in worker threads, live streams on its event loop)."""
+    from kiosk.ops.logs import setup_unless_configured
     from kiosk.web.server import serve
     app: Flask = current_app._get_current_object()
+    setup_unless_configured(app.config, process="kiosk")
     centre = _centre()
     click.echo(f"centre {app.config['CENTRE']}: {centre.store.count('tickets')} tickets stored, "
                f"data in {app.config['DATA_DIR']}; serving on http://{host}:{port}/")
