@@ -301,10 +301,12 @@ def voice_remove_command(lang):
 
 def register(app: Flask) -> None:
     """Add the kiosk's commands, and those of the parts that provide one."""
+    from kiosk.ops.units import install_service_command, uninstall_service_command
     from kiosk.printing import print_test_command
     from kiosk.receipts_cli import export_key_command, verify_command
     from sync.agent import enroll_command, sync_command
     for command in (demo_data_command, serve_command, compact_command, check_command, print_test_command,
                     enroll_command, sync_command, verify_command, pin_root_command, export_key_command,
-                    voice_command, close_day_command, simulate_command, export_command):
+                    voice_command, close_day_command, simulate_command, export_command,
+                    install_service_command, uninstall_service_command):
         app.cli.add_command(command)
