@@ -1,4 +1,4 @@
-"""`GET /healthz`: the machine's health for monitoring (no login, no personal data): store
+"""`GET /healthz` (also `/api/v1/health`, in the API's OpenAPI document): the machine's health for monitoring (no login, no personal data): store
 writable, disk space, printer, last sync and clock offset, version. 200 when ok or degraded,
 503 when failing."""
 from __future__ import annotations
@@ -26,6 +26,7 @@ def current_health() -> dict:
 
 
 @bp.get("/healthz")
+@bp.get("/api/v1/health")
 def healthz():
     """The health document; monitoring alerts on 503 (and on "degraded" if it reads the body)."""
     result = current_health()

@@ -57,6 +57,8 @@ def test_healthz_ok(make_app, clock):
     text = response.get_data(as_text=True)
     assert "demo" not in text and "super" not in text and "central unreachable" not in text
     assert not [p for p in os.listdir(app.config["DATA_DIR"]) if p.startswith(".healthz")]
+    again = app.test_client().get("/api/v1/health")  # the API's name for the same document
+    assert again.status_code == 200 and again.get_json()["checks"]["store"] == checks["store"]
 
 
 def test_healthz_degraded_when_the_disk_is_nearly_full_or_sync_stale(make_app, clock):
