@@ -33,7 +33,8 @@ def run(*argv, **kwargs) -> subprocess.CompletedProcess:
 def outside_env(**settings) -> dict:
     """This environment without the source tree on the import path (a PYTHONPATH of other
     folders, such as the faketime pass's, is kept)."""
-    path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() != ROOT]
+    path = [str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+            if p and Path(p).resolve() != ROOT]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith(("KIOSK_", "CENTRAL_"))}
     if path:
         env["PYTHONPATH"] = os.pathsep.join(path)
@@ -102,7 +103,6 @@ def test_wheel_carries_templates_static_catalogues_and_migrations(wheel):
         assert f"{script} = kiosk.ops.entry:" in scripts
 
 
-@pytest.mark.slow
 def test_installed_kiosk_serves_from_its_own_files(venv, tmp_path):
     """The installed kiosk (not this tree) answers /kiosk, serves a static file and a translated page."""
     python, bin_dir = venv / "bin" / "python", venv / "bin"

@@ -93,8 +93,9 @@ def test_server_unit_command_serves_the_kiosk(installed, tmp_path):
     env.update(dict(item.split("=", 1) for item in server["Environment"]))
     env["KIOSK_DATA_DIR"] = str(tmp_path / "live-data")  # the unit's path lives below the test root
     env["KIOSK_INSTANCE_PATH"] = str(tmp_path / "etc")
-    if os.environ.get("PYTHONPATH"):  # keep the faketime pass's own path after the unit's
-        env["PYTHONPATH"] = env.get("PYTHONPATH", "") + os.pathsep + os.environ["PYTHONPATH"]
+    if os.environ.get("PYTHONPATH"):  # keep the faketime pass's own path after the unit's (made absolute)
+        extra = [str(Path(p).resolve()) for p in os.environ["PYTHONPATH"].split(os.pathsep) if p]
+        env["PYTHONPATH"] = os.pathsep.join([env.get("PYTHONPATH", ""), *extra])
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(shlex.split(server["ExecStart"][0]), env=env, cwd=tmp_path, stdout=out,
@@ -112,7 +113,8 @@ def test_server_unit_command_serves_the_kiosk(installed, tmp_path):
             assert http.get(f"http://127.0.0.1:{port}/kiosk", timeout=5).status_code == 200
     finally:
         proc.terminate()
-        assert proc.wait(30) == 0
+        code = proc.wait(30)
+    assert code == 0, log.read_text(errors="replace")[-3000:]
 
 
 def test_uninstall_removes_exactly_what_install_wrote(app, tmp_path):
