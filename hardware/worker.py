@@ -273,8 +273,9 @@ def main() -> int:
         print(f"the print worker is started by the kiosk and reads its settings from standard input: {exc}",
               file=sys.stderr)
         return 2
-    logging.basicConfig(level=config.log_level,
-                        format="%(asctime)s %(levelname)s print-worker[%(process)d] %(name)s: %(message)s")
+    # the kiosk's log settings (KIOSK_LOG_* it exported): journald-friendly, same format, own file
+    from kiosk.ops.logs import setup_from_environ
+    setup_from_environ(process="print-worker", level=config.log_level)
     worker = Worker(config, fd)
     worker.start()
     return worker.serve()

@@ -19,15 +19,19 @@ from sync.files import private_dir, write_atomic
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
+# An installed wheel carries the top-level templates/ folder as kiosk/templates (setup.py).
+TEMPLATES = next((p for p in (Path(__file__).resolve().parent / "templates", ROOT / "templates") if p.is_dir()),
+                 ROOT / "templates")
 
 
 class KioskState:
     """Per-app collaborators. The store opens on first use, so commands that must not take the
     writer's lock (sync, check of a running kiosk) never do."""
 
-    def __init__(self, app: Flask, *, store=None, printer=None, clock=None):
+    def __init__(self, app: Flask, *, store=None, printer=None, clock=None, sync_status=None):
         """Remember what was injected; build the rest lazily."""
         self.app = app
+        self._sync_status = sync_status or agent_status
         self.clock = clock or SystemClock()
         self.events = Broker()
         self.sessions = StaffSessions(app.config, self.clock)
@@ -76,6 +80,15 @@ class KioskState:
             cases.current_trust_list(self._centre)
         return applied
 
+    def sync_status(self) -> dict | None:
+        """The sync job's status for the screens and /healthz (None: sync is not installed here)."""
+        try:
+            status = self._sync_status(self.app.config["DATA_DIR"])
+        except Exception as exc:
+            log.exception("sync status failed")
+            return {"last_error": str(exc)}
+        return None if status is None else dict(status)
+
     def close(self) -> None:
         """Stop background work and release the store."""
         self.stopping.set()
@@ -86,6 +99,17 @@ class KioskState:
         if self._centre is not None:
             self._centre.store.close()
             self._centre = None
+
+
+def agent_status(data_dir: Path) -> dict | None:
+    """The sync agent's status (enrolment, last sync, clock offset), or None where the sync
+    package is not installed. The app is where the agent and the screens meet: the web layer is
+    handed this function and imports nothing of the agent."""
+    try:
+        from sync.agent import status
+    except ImportError:
+        return None
+    return status(data_dir)
 
 
 def kiosk() -> KioskState:
@@ -121,10 +145,13 @@ def _cookies_and_proxies(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
-def create_app(config: dict | None = None, *, store=None, printer=None, clock=None) -> Flask:
-    """Build the centre app; `config` overrides settings, the keywords inject collaborators (tests)."""
-    app = Flask("kiosk", root_path=str(ROOT / "kiosk"), template_folder=str(ROOT / "templates"),
-                instance_path=os.environ.get("KIOSK_INSTANCE_PATH") or str(ROOT / "instance"))
+def create_app(config: dict | None = None, *, store=None, printer=None, clock=None, sync_status=None) -> Flask:
+    """Build the centre app; `config` overrides settings, the keywords inject collaborators (tests);
+    `sync_status(data_dir)` is what the screens and /healthz know of the sync job."""
+    # instance folder: KIOSK_INSTANCE_PATH, else Flask's choice (instance/ beside the source tree,
+    # <prefix>/var/kiosk-instance for an installed package)
+    app = Flask("kiosk", root_path=str(ROOT / "kiosk"), template_folder=str(TEMPLATES),
+                instance_path=os.environ.get("KIOSK_INSTANCE_PATH") or None)
     settings = config_mod.load(app.instance_path, config)
     if settings["PRINTER_URL"] != "off":
         from hardware import check_shaping, parse_printer_url
@@ -138,12 +165,13 @@ def create_app(config: dict | None = None, *, store=None, printer=None, clock=No
         app.config["SECRET_KEY"] = _secret_key(app.config["DATA_DIR"])
     app.json.ensure_ascii = False
     _cookies_and_proxies(app)
-    app.extensions["kiosk"] = KioskState(app, store=store, printer=printer, clock=clock)
+    app.extensions["kiosk"] = KioskState(app, store=store, printer=printer, clock=clock, sync_status=sync_status)
 
-    from kiosk.web import api, errors, home
+    from kiosk.web import api, errors, health, home
     errors.register(app)
     from kiosk.web import screens; screens.register(app)
     app.register_blueprint(home.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
 
     from kiosk import cli

@@ -54,8 +54,10 @@ def demo_data_command():
                    "streams hold none)")
 def serve_command(host, port, threads):
     """Run the production server (hypercorn: requests in worker threads, live streams on its event loop)."""
+    from kiosk.ops.logs import setup_unless_configured
     from kiosk.web.server import serve
     app: Flask = current_app._get_current_object()
+    setup_unless_configured(app.config, process="kiosk")
     centre = _centre()
     click.echo(f"centre {app.config['CENTRE']}: {centre.store.count('tickets')} tickets stored, "
                f"data in {app.config['DATA_DIR']}; serving on http://{host}:{port}/")
@@ -299,10 +301,12 @@ def voice_remove_command(lang):
 
 def register(app: Flask) -> None:
     """Add the kiosk's commands, and those of the parts that provide one."""
+    from kiosk.ops.units import install_service_command, uninstall_service_command
     from kiosk.printing import print_test_command
     from kiosk.receipts_cli import export_key_command, verify_command
     from sync.agent import enroll_command, sync_command
     for command in (demo_data_command, serve_command, compact_command, check_command, print_test_command,
                     enroll_command, sync_command, verify_command, pin_root_command, export_key_command,
-                    voice_command, close_day_command, simulate_command, export_command):
+                    voice_command, close_day_command, simulate_command, export_command,
+                    install_service_command, uninstall_service_command):
         app.cli.add_command(command)

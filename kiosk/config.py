@@ -47,11 +47,25 @@ DEFAULTS: dict = {
     "SSE_TICKET_COALESCE_S": 2,       # phones following a ticket get its new place at most this often
     "SSE_QUEUE_SIZE": 64,             # messages a slow screen may fall behind before it is dropped
     "SERVER_THREADS": 16,             # worker threads for requests (open streams hold none)
+    # health (GET /healthz, the supervisor screen's warnings; docs/operations.md)
+    "DISK_WARN_PERCENT": 10,          # warn when less than this share of the data disk is free...
+    "DISK_WARN_GB": 2,                # ...or less than this many GB
+    "DISK_FAIL_MB": 100,              # below this the kiosk reports failing (stores may stop)
+    "SYNC_WARN_HOURS": 24,            # warn when an enrolled kiosk has not synced for this long
+    # logs (kiosk server, sync job, print worker)
+    "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "plain",            # plain | kv (key=value) | json
+    "LOG_FILE": "",                   # empty: standard error (the journal under systemd)
+    "LOG_MAX_BYTES": 10 * 1024 * 1024,  # rotate the log file at this size...
+    "LOG_ROTATE_WHEN": "",            # ...or at a time instead: "midnight", "h", "d"... (TimedRotatingFileHandler)
+    "LOG_BACKUPS": 7,                 # rotated files kept
 }
 
 _INT_KEYS = ("PRIORITY_RATIO", "MAX_WAIT_MIN", "TARGET_WAIT_MIN", "IDLE_RESET_S", "STAFF_IDLE_MIN", "TOKEN_TTL_MIN",
              "TICKET_RATE_PER_MIN", "MAX_CONTENT_LENGTH", "COMPACT_EVERY", "SSE_QUEUE_SIZE", "SERVER_THREADS",
-             "PRINT_QUEUE_MAX", "TRUSTED_PROXIES", "ARCHIVE_RETENTION_DAYS")
+             "PRINT_QUEUE_MAX", "TRUSTED_PROXIES", "ARCHIVE_RETENTION_DAYS", "DISK_FAIL_MB", "LOG_MAX_BYTES",
+             "LOG_BACKUPS")
+_NUMBER_KEYS = ("DISK_WARN_PERCENT", "DISK_WARN_GB", "SYNC_WARN_HOURS")
 _SECONDS_KEYS = ("INBOX_POLL_S", "SSE_HEARTBEAT_S", "SSE_MAX_AGE_S", "SSE_DISPLAY_COALESCE_S",
                  "SSE_STAFF_COALESCE_S", "SSE_TICKET_COALESCE_S")
 
@@ -113,6 +127,18 @@ def load(instance_path: str | os.PathLike, overrides: dict | None = None,
             raise ConfigError(f"{name} must be a number of seconds (from {source[name]}), got {config[name]!r}") from None
         if config[name] <= 0:
             raise ConfigError(f"{name} must be more than 0 seconds (from {source[name]})")
+    for name in _NUMBER_KEYS:
+        try:
+            config[name] = float(config[name])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number (from {source[name]}), got {config[name]!r}") from None
+        if config[name] < 0:
+            raise ConfigError(f"{name} must not be negative (from {source[name]})")
+    from kiosk.ops import logs
+    try:
+        logs.check_settings(config)
+    except ValueError as exc:
+        raise ConfigError(f"{exc} (from {source.get(str(exc).split()[0], 'settings')})") from None
     if isinstance(config["LANGUAGES"], str):
         config["LANGUAGES"] = [x.strip() for x in config["LANGUAGES"].split(",") if x.strip()]
     unknown = set(config["LANGUAGES"]) - {"ar", "ckb", "en"}

@@ -634,6 +634,7 @@ def status(data_dir: str | os.PathLike) -> dict:
         "pending": max(journal_last_seq(data_dir / "store") - acked, 0),
         "clock_offset_s": state.get("clock_offset_s"),
         "inbox_failed": inbox_failed,
+        "enrolled_at": credential.enrolled_at if credential else None,
     }
 
 
@@ -701,6 +702,9 @@ def enroll_command(central_url, code):
 def sync_command(loop, interval, quiet, repull):
     """Push this kiosk's records to central and pull its configuration (one round, or --loop)."""
     data_dir, centre, clock = _kiosk_settings()
+    if "LOG_FORMAT" in current_app.config:  # the kiosk's log settings (journald under the systemd timer)
+        from kiosk.ops.logs import setup_unless_configured
+        setup_unless_configured(current_app.config, process="sync")
     agent = Agent(data_dir, centre=centre, clock=clock)
     if repull:
         state = read_state(data_dir)

@@ -3,7 +3,6 @@ printer and sync status, and switching services on and off or capping them for t
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 import re
 
@@ -13,6 +12,7 @@ from flask_babel import gettext as _
 from kiosk import services
 from kiosk.app import kiosk
 from kiosk.domain.errors import KioskError
+from kiosk.ops import health as ops_health
 from kiosk.web import htmx
 from kiosk.web.auth import current_staff, staff_required, to_ascii_digits
 from kiosk.web.counter import printer_info
@@ -26,18 +26,14 @@ SYNC_FIELDS = ("enrolled", "last_success_at", "last_attempt_at", "pending", "clo
 
 
 def sync_status() -> dict | None:
-    """The sync agent's status when the sync package is installed; None when it is not."""
-    try:
-        agent = importlib.import_module("sync.agent")
-    except ImportError:
-        return None
-    if not hasattr(agent, "status"):
-        return None
-    try:
-        return dict(agent.status(kiosk().app.config["DATA_DIR"]))
-    except Exception as exc:
-        log.exception("sync status failed")
-        return {"last_error": str(exc)}
+    """The sync job's status, from the function the app was handed (None: sync not installed)."""
+    return kiosk().sync_status()
+
+
+def health_warnings() -> list[str]:
+    """The machine's health problems a supervisor must act on: "disk_low", "sync_failing"."""
+    from kiosk.web.health import current_health
+    return ops_health.warnings(current_health())
 
 
 def accounts() -> tuple[list[dict], list[dict]]:
@@ -62,7 +58,8 @@ def _overview(notice: str | None = None, error: str | None = None, *, account_no
     staff_accounts, other_locks = accounts()
     return {"overview": data, "printer": printer_info(), "sync": sync_status(), "sync_fields": SYNC_FIELDS,
             "notice": notice, "error": error, "staff": current_staff(), "accounts": staff_accounts,
-            "other_locks": other_locks, "account_notice": account_notice}
+            "other_locks": other_locks, "account_notice": account_notice,
+            "health_warnings": health_warnings()}
 
 
 @bp.get("")

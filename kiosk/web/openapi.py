@@ -134,6 +134,24 @@ _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string
 _COUNTER = [{"name": "counter", "in": "path", "required": True, "schema": {"type": "string"}}]
 _STAFF_ERRORS = (400, 401, 403, 404, 409, 413, 422, 503)
 
+_STATUS = {"enum": ["ok", "degraded", "fail"]}
+_HEALTH = _object({
+    "status": _STATUS, "version": _TEXT, "checked_at": _TIME,
+    "checks": _object({
+        "store": _object({"status": _STATUS, "writable": {"type": "boolean"}, "error": _TEXT}, ("status", "writable")),
+        "disk": _object({"status": _STATUS, "free_bytes": {"type": "integer", "minimum": 0},
+                         "total_bytes": {"type": "integer", "minimum": 0},
+                         "free_percent": {"type": "number", "minimum": 0, "maximum": 100}, "error": _TEXT}, ("status",)),
+        "printer": _object({"status": _STATUS, "state": _TEXT, "pending": {"type": "integer", "minimum": 0},
+                            "error": _TEXT}, ("status",)),
+        "sync": _object({"status": _STATUS, "enrolled": {"type": "boolean"},
+                         "last_success_age_s": {"type": ["integer", "null"]},
+                         "failing_for_a_day": {"type": "boolean"}, "pending": {"type": ["integer", "null"]},
+                         "clock_offset_s": {"type": ["number", "null"]}, "clock_skewed": {"type": "boolean"},
+                         "error": _TEXT}, ("status",))},
+        ("store", "disk", "printer", "sync"))},
+    ("status", "version", "checked_at", "checks"))
+
 SPEC = {
     "openapi": "3.1.0",
     "info": {"title": "Public service centre kiosk API", "version": "1",
@@ -144,6 +162,12 @@ SPEC = {
     "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
                    "schemas": {"Ticket": _TICKET, "Error": _ERROR}},
     "paths": {
+        "/health": {"get": {
+            "summary": "Health of the centre machine for monitoring (no login, no personal data)",
+            "description": "The same document is served at /healthz (outside /api/v1). Store writable, free disk, printer, age of the last successful sync and the clock "
+                           "offset measured then, version. 200 when ok or degraded (a warning), 503 when failing.",
+            "responses": {"200": {"description": "ok or degraded", **_json(_HEALTH)},
+                          "503": {"description": "failing: the centre cannot store tickets", **_json(_HEALTH)}}}},
         "/services": {"get": {
             "summary": "Configured services",
             "responses": {"200": {"description": "services", **_json(_object(

@@ -27,6 +27,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # The screens' web font (Arabic, Sorani and Latin subsets of Noto Sans): without it a browser may
 # fall back to a font that lacks Sorani letters or does not join Arabic script well.
 FONTS = ROOT / "kiosk" / "static" / "fonts"
+# The screens' templates: the top-level templates/ folder, which an installed wheel carries as
+# kiosk/templates (central is installed from the same distribution; it reads the files, imports nothing).
+TEMPLATES = next((p for p in (ROOT / "kiosk" / "templates", ROOT / "templates") if p.is_dir()), ROOT / "templates")
 
 DEFAULTS = {
     "CENTRAL_DATABASE_URL": None,       # default: sqlite:///<instance>/central.sqlite3
@@ -92,8 +95,8 @@ def _from_environ(config: dict, environ) -> None:
 def create_app(config: dict | None = None, *, clock=None, engine=None) -> Flask:
     """Build the central app; `config` overrides settings, `clock`/`engine` are injected by tests."""
     app = Flask("sync.central", root_path=str(Path(__file__).parent),
-                template_folder=str(ROOT / "templates"), static_folder="static",
-                instance_path=os.environ.get("CENTRAL_INSTANCE_PATH") or str(ROOT / "instance"))
+                template_folder=str(TEMPLATES), static_folder="static",
+                instance_path=os.environ.get("CENTRAL_INSTANCE_PATH") or None)
     app.config.update(DEFAULTS)
     _from_environ(app.config, os.environ)
     app.config.update(config or {})

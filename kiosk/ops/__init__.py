@@ -1,0 +1,1 @@
+"""Running a centre machine: console scripts, systemd units, health checks and logging."""
