@@ -12,7 +12,8 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from kiosk import services
 from kiosk.app import kiosk
 from kiosk.clock import iso
-from kiosk.domain import queue_report, report_files
+from kiosk.domain import queue_report as report_domain
+from kiosk.domain import report_files
 from kiosk.domain.errors import BadRequest, NotFound, RateLimited, Unauthorized, ValidationFailed
 from kiosk.security import pin_fingerprint
 from kiosk.usecases import insight
@@ -197,7 +198,7 @@ def queue_report():
     fmt = request.args.get("format", "json")
     if fmt not in ("json", *REPORT_TYPES):
         raise ValidationFailed("unknown format", {"format": "json, csv or xlsx"})
-    first, last = queue_report.parse_range(request.args.get("from"), request.args.get("to"), centre.today())
+    first, last = report_domain.parse_range(request.args.get("from"), request.args.get("to"), centre.today())
     report = insight.queue_report(centre, first, last)
     if fmt == "json":
         return jsonify(report)
