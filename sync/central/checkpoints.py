@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 PENDING, OK, FLAGGED = "pending", "ok", "flagged"
 CHUNK = 1000       # numbers per IN (...) lookup
 STREAM_ROWS = 2000  # rows fetched at a time while a segment is checked
+SEGMENT_LIMIT = 100_000  # entries checked per request (~3 s); a longer segment goes on at the next
 
 
 class CheckpointRefused(ValueError):
@@ -88,7 +89,7 @@ def receive(conn: Connection, device, doc: dict, *, seq: int, now: dt.datetime) 
     `seq`: the device's journal sequence at which the head was read (or the commit carrying it)."""
     row = {"centre": device.centre, "checkpoint_id": doc["id"], "kind": doc["kind"], "device_id": device.device_id,
            "n": doc["n"], "hash": doc["hash"], "at": doc["at"], "seq": seq, "doc": doc, "status": PENDING,
-           "received_at": now, "verified_at": None}
+           "received_at": now, "verified_at": None, "checked_n": None, "checked_hash": None}
     conn.execute(insert_for(conn, AuditCheckpoint).on_conflict_do_nothing(), [row])
     stored = conn.execute(select(AuditCheckpoint).where(AuditCheckpoint.centre == device.centre,
                                                         AuditCheckpoint.checkpoint_id == doc["id"])).one()
@@ -97,19 +98,47 @@ def receive(conn: Connection, device, doc: dict, *, seq: int, now: dt.datetime) 
     return verify(conn, stored, now)
 
 
-def verify_pending(conn: Connection, centre: str, now: dt.datetime) -> None:
-    """Check again the centre's checkpoints still waiting for entries (after a push)."""
-    pending = conn.execute(select(AuditCheckpoint).where(AuditCheckpoint.status == PENDING,
-                                                         AuditCheckpoint.centre == centre)
-                           .order_by(AuditCheckpoint.n)).all()
-    for row in pending:
-        verify(conn, row, now)
+def verify_pending(conn: Connection, centre: str | None, now: dt.datetime) -> bool:
+    """Check again the checkpoints still waiting (of one centre, or all), lowest first, stopping
+    after one has checked its bounded part of a long segment; True when that happened (there is
+    more of the same work to do)."""
+    stmt = select(AuditCheckpoint).where(AuditCheckpoint.status == PENDING).order_by(AuditCheckpoint.centre,
+                                                                                      AuditCheckpoint.n)
+    if centre is not None:
+        stmt = stmt.where(AuditCheckpoint.centre == centre)
+    for row in conn.execute(stmt).all():
+        if verify(conn, row, now) == PENDING:
+            checked = conn.execute(select(AuditCheckpoint.checked_n).where(
+                AuditCheckpoint.centre == row.centre, AuditCheckpoint.checkpoint_id == row.checkpoint_id)).scalar()
+            if checked != row.checked_n:
+                return True
+    return False
+
+
+def _base(conn: Connection, cp) -> tuple[int, str]:
+    """Where the segment of `cp` starts: the highest checked point below it, a checkpoint already
+    checked (a flagged one too: what it showed is flagged, and the kiosk's history goes on from
+    there) or the checked part of a long segment, else the start of the chain."""
+    best = (0, audit.GENESIS)
+    row = conn.execute(select(AuditCheckpoint.n, AuditCheckpoint.hash).where(
+        AuditCheckpoint.centre == cp.centre, AuditCheckpoint.n < cp.n, AuditCheckpoint.status != PENDING)
+        .order_by(AuditCheckpoint.n.desc(), AuditCheckpoint.received_at.desc()).limit(1)).first()
+    if row is not None:
+        best = (row.n, row.hash)
+    row = conn.execute(select(AuditCheckpoint.checked_n, AuditCheckpoint.checked_hash).where(
+        AuditCheckpoint.centre == cp.centre, AuditCheckpoint.checked_n < cp.n,
+        AuditCheckpoint.checked_n > best[0]).order_by(AuditCheckpoint.checked_n.desc()).limit(1)).first()
+    if row is not None:
+        best = (row.checked_n, row.checked_hash)
+    return best
 
 
 def verify(conn: Connection, cp, now: dt.datetime) -> str:
-    """Check one checkpoint against the segment after the nearest checked checkpoint below it
-    (a flagged one too: what it showed is already flagged, and the kiosk's history goes on from
-    there); store what is found and the checkpoint's new status."""
+    """Check one checkpoint against the segment after the highest checked point below it (`_base`);
+    store what is found and the checkpoint's new status. At most SEGMENT_LIMIT entries are read per
+    call: a longer segment (the first checkpoint of a centre with a long history) is checked part by
+    part, its progress kept on the checkpoint, over the next pushes (or `flask --app sync.central
+    audit-verify`)."""
     centre = cp.centre
     findings: list[audit.Finding] = []
     for other in conn.execute(select(AuditCheckpoint.checkpoint_id, AuditCheckpoint.hash).where(
@@ -120,10 +149,9 @@ def verify(conn: Connection, cp, now: dt.datetime) -> str:
     if cp.n > 0 and at_n is not None and at_n != cp.hash:
         findings.append(audit.Finding(audit.FORK, cp.n, f"the checkpoint says entry {cp.n} is {cp.hash[:12]}, "
                                       f"central received {at_n[:12]}"))
-    base = conn.execute(select(AuditCheckpoint.n, AuditCheckpoint.hash).where(
-        AuditCheckpoint.centre == centre, AuditCheckpoint.n < cp.n, AuditCheckpoint.status != PENDING)
-        .order_by(AuditCheckpoint.n.desc(), AuditCheckpoint.received_at.desc()).limit(1)).first()
-    start_n, start_hash = (base.n, base.hash) if base else (0, audit.GENESIS)
+    start_n, start_hash = _base(conn, cp)
+    end_n = min(cp.n, start_n + SEGMENT_LIMIT)
+    partial = end_n < cp.n
     if cp.n == 0:
         segment = [] if cp.hash == audit.GENESIS else [audit.Finding(audit.FORK, 0, "an empty chain has another hash")]
     else:
@@ -131,15 +159,17 @@ def verify(conn: Connection, cp, now: dt.datetime) -> str:
         # a server-side cursor on PostgreSQL, rows fetched a few thousand at a time
         rows = conn.execute(
             select(AuditEntry.n, AuditEntry.prev, AuditEntry.hash, AuditEntry.intact)
-            .where(AuditEntry.centre == centre, AuditEntry.n > start_n, AuditEntry.n <= cp.n)
+            .where(AuditEntry.centre == centre, AuditEntry.n > start_n, AuditEntry.n <= end_n)
             .order_by(AuditEntry.n).execution_options(yield_per=STREAM_ROWS))
         segment = audit.check_segment(start_n, start_hash, ({"n": r.n, "prev": r.prev, "hash": r.hash,
-                                                             "intact": r.intact} for r in rows), cp.n, cp.hash)
+                                                             "intact": r.intact} for r in rows),
+                                      end_n, None if partial else cp.hash)
         rows.close()
     findings.extend(segment)
     gaps = [f for f in findings if f.kind == audit.GAP]
     covered = conn.execute(select(func.coalesce(func.max(DeviceCursor.last_seq), 0))
                            .where(DeviceCursor.device_id == cp.device_id)).scalar()
+    progress = {}
     if gaps and covered < cp.seq:
         # entries may still be on their way: keep waiting, but what is already wrong is wrong
         for finding in findings:
@@ -149,10 +179,13 @@ def verify(conn: Connection, cp, now: dt.datetime) -> str:
     else:
         for finding in findings:
             flag(conn, centre, finding, cp.device_id, now)
-        status = FLAGGED if findings else OK
+        status = FLAGGED if findings else (PENDING if partial else OK)
+        if partial and not findings:
+            progress = {"checked_n": end_n, "checked_hash": conn.execute(select(AuditEntry.hash).where(
+                AuditEntry.centre == centre, AuditEntry.n == end_n)).scalar()}
     conn.execute(update(AuditCheckpoint).where(AuditCheckpoint.centre == centre,
                                                AuditCheckpoint.checkpoint_id == cp.checkpoint_id)
-                 .values(status=status, verified_at=now))
+                 .values(status=status, verified_at=now, **progress))
     return status
 
 

@@ -305,6 +305,9 @@ class AuditCheckpoint(Base):
     status: Mapped[str] = mapped_column(String(16))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # how far a long segment has been checked (a bounded part per request): entry and its hash
+    checked_n: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    checked_hash: Mapped[str | None] = mapped_column(String(256), nullable=True)
 
     __table_args__ = (Index("ix_audit_checkpoints_centre_n", "centre", "n"),
                       Index("ix_audit_checkpoints_status", "status", "centre"))

@@ -11,6 +11,7 @@ from kiosk import services
 from kiosk.domain import audit
 from kiosk.usecases.days import close_days
 from sync import protocol
+from sync.central import checkpoints as checkpoints_mod
 from sync.central.models import AuditCheckpoint, AuditEntry, AuditFlag
 from tests.sync.support import commit, put
 
@@ -207,3 +208,22 @@ def test_a_resent_checkpoint_is_stored_once(device, ops):
     assert _post(device, doc).get_json()["status"] == "ok"
     assert _post(device, doc).get_json()["status"] == "ok"
     assert len(checkpoints(ops)) == 1
+
+
+def test_a_long_segment_is_checked_part_by_part(device, ops, monkeypatch):
+    """The first checkpoint over a long history: a bounded part per request, progress kept, and
+    `audit-verify` finishes the rest; a fork at the end is still found."""
+    monkeypatch.setattr(checkpoints_mod, "SEGMENT_LIMIT", 5)
+    chain = _entries(12)
+    assert device.push([commit(1, *(put("audit", e) for e in chain))]).status_code == 200
+    assert _post(device, _checkpoint(device, 12, chain[-1]["hash"], seq=1)).get_json()["status"] == "pending"
+    assert [(r.status, r.checked_n) for r in checkpoints(ops)] == [("pending", 5)]
+    assert device.push([commit(2)]).status_code == 200  # the next push checks the next part
+    assert [(r.status, r.checked_n) for r in checkpoints(ops)] == [("pending", 10)]
+    assert "checked 0 long segment parts" in ops.cli("audit-verify"), "the last part is not a partial one"
+    assert [r.status for r in checkpoints(ops)] == ["ok"] and flags(ops) == []
+    other = _entries(12, actor="b")
+    assert _post(device, _checkpoint(device, 14, other[-1]["hash"], seq=3)).status_code == 201
+    device.push([commit(3, put("audit", _entries(14, actor="a")[12]), put("audit", _entries(14, actor="a")[13]))])
+    ops.cli("audit-verify")
+    assert ("fork", 14) in flags(ops)

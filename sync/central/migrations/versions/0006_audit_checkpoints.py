@@ -49,6 +49,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("verified_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("checked_n", sa.BigInteger(), nullable=True),
+        sa.Column("checked_hash", sa.String(256), nullable=True),
     )
     op.create_index("ix_audit_checkpoints_centre_n", "audit_checkpoints", ["centre", "n"])
     op.create_index("ix_audit_checkpoints_status", "audit_checkpoints", ["status", "centre"])
