@@ -35,6 +35,7 @@ from flask.cli import with_appcontext
 from pydantic import ValidationError
 
 from kiosk.clock import SystemClock
+from kiosk.domain import audit
 from kiosk.store import device_identity
 from kiosk.store import feed
 from kiosk.store.journal import JOURNAL, decode_commit, list_segments
@@ -212,6 +213,8 @@ class Outcome:
     acked_seq: int = 0
     pulled_changes: int = 0
     inbox_file: str | None = None
+    # central's verdict on this round's audit checkpoint if one was sent ("unsupported": an older central)
+    checkpoint: str | None = None
 
 
 class Agent:
@@ -264,6 +267,7 @@ class Agent:
                                   f"{self.credential.centre}; fix CENTRE or enrol again")
             outcome.pushed_commits = self.push(progress)
             outcome.acked_seq = self.state["acked_seq"]
+            outcome.checkpoint = self.checkpoint()
             outcome.pulled_changes, outcome.inbox_file = self.pull()
         except SyncFailed as exc:
             self.state["last_error"] = str(exc)
@@ -325,6 +329,8 @@ class Agent:
                     jumped = reply.acked_seq > batch.last
                     acked, position = reply.acked_seq, None if jumped else batch.after
                     self.state["acked_seq"], self.state["position"] = acked, position
+                    if batch.audit_head is not None:
+                        self.state["audit_head"] = {**batch.audit_head, "seq": batch.last}
                     write_state(self.data_dir, self.state)
                     if jumped:
                         break
@@ -343,7 +349,8 @@ class Agent:
             from_seq = acked + 1 if first <= acked + 1 else first
             head_seq = max(head_seq, last)
             yield _Batch(first=first, last=last, count=len(commits), after=after,
-                         body=protocol.gzip_json(self._payload(commits, from_seq, head_seq)))
+                         body=protocol.gzip_json(self._payload(commits, from_seq, head_seq)),
+                         audit_head=_audit_head(commits))
             acked, position = last, after
 
     def _payload(self, commits: list[dict], from_seq: int, head_seq: int) -> dict:
@@ -359,6 +366,34 @@ class Agent:
         return {"v": protocol.VERSION, "device_id": self.credential.device_id, "from_seq": from_seq,
                 "to_seq": commits[-1]["s"], "head_seq": head_seq,
                 "device_time": protocol.utc_iso(self.clock.now()), "commits": wire}
+
+    def checkpoint(self) -> str | None:
+        """Sign the head of the audit chain as pushed and send it to central, when it moved since
+        the last checkpoint central accepted; central's verdict (pending, ok, flagged) or None."""
+        head = self.state.get("audit_head")
+        if not isinstance(head, dict) or head == self.state.get("checkpointed"):
+            return None
+        doc = audit.make_checkpoint(
+            self.credential.private_key, checkpoint_id=f"sync-{head['seq']}-{head['n']}", kind="sync",
+            device_id=self.credential.device_id, centre=self.credential.centre, n=head["n"],
+            head_hash=head["hash"], at=protocol.utc_iso(self.clock.now()), seq=head["seq"])
+        try:
+            data = self._request("POST", "/checkpoint", body=protocol.gzip_json({"v": protocol.VERSION, "checkpoint": doc}))
+        except CentralRefused as exc:
+            if exc.code not in (None, "not_found"):
+                raise
+            # a central older than checkpoints: records still flow; the head is signed again next time
+            log.warning("central does not take audit checkpoints (%s); update central", exc)
+            return "unsupported"
+        try:
+            reply = protocol.CheckpointResponse.model_validate(data)
+        except ValidationError as exc:
+            raise CentralUnreachable(f"central's answer to a checkpoint is not understood: {protocol.describe(exc)}") from None
+        self.state["checkpointed"] = head
+        write_state(self.data_dir, self.state)
+        if reply.status == "flagged":
+            log.warning("central flagged this centre's audit chain at checkpoint %d", head["n"])
+        return reply.status
 
     def _send_push(self, body: bytes) -> protocol.PushResponse:
         """Send one encoded batch and read central's acknowledgement."""
@@ -481,6 +516,19 @@ class Agent:
         self.state["clock_offset_s"] = round((server - midpoint).total_seconds(), 3)
 
 
+def _audit_head(commits: list[dict]) -> dict | None:
+    """The last head of the audit chain these commits wrote (the kiosk's `audit_head` setting)."""
+    head = None
+    for commit in commits:
+        if commit.get("o") in protocol.UNPUSHED_ORIGINS:
+            continue
+        for change in commit.get("c", ()):
+            if (isinstance(change, dict) and change.get("t") == "settings" and change.get("k") == "audit_head"
+                    and change.get("o") == "put" and isinstance(change.get("d"), dict)):
+                head = {"n": change["d"].get("n"), "hash": change["d"].get("hash")}
+    return head
+
+
 def _wire(change: dict) -> dict:
     """A journal change as central reads it: a dropped table is, for central, an emptied one."""
     if change.get("o") == "drop":
@@ -506,6 +554,7 @@ class _Batch:
     count: int
     body: bytes | None
     after: list
+    audit_head: dict | None = None
 
 
 class _Prefetch:

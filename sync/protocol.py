@@ -37,7 +37,8 @@ API_PREFIX = "/api/sync/v1"
 
 # Kiosk-authoritative tables, pushed to central. A new table that the kiosk should report goes
 # here; central stores any table it is not itself authoritative for without schema changes.
-PUSH_TABLES = frozenset({"tickets", "requests", "receipts", "audit", "feedback"})
+# `checkpoints` holds the signed heads of the audit chain written at day close (docs/sync.md).
+PUSH_TABLES = frozenset({"tickets", "requests", "receipts", "audit", "feedback", "checkpoints"})
 # Central-authoritative tables, pulled by the kiosk (a kiosk may never push these). `appointments`
 # holds the bookings central took for the centre (docs/appointments.md).
 PULL_TABLES = frozenset({"services", "counters", "staff", "priority_classes", "settings", "appointments"})
@@ -282,6 +283,21 @@ class PushResponse(_Strict):
     acked_seq: int = Field(ge=0)
     applied: int = Field(ge=0)
     quarantined: int = Field(ge=0)
+    server_time: str
+
+
+class CheckpointRequest(_Strict):
+    """A signed head of the kiosk's audit chain, sent after each push (kiosk.domain.audit)."""
+
+    v: Literal[1]
+    checkpoint: dict[str, Any]
+
+
+class CheckpointResponse(_Strict):
+    """What central made of a checkpoint: pending (entries still to come), ok or flagged."""
+
+    v: Literal[1]
+    status: Literal["pending", "ok", "flagged"]
     server_time: str
 
 

@@ -19,8 +19,10 @@ from typing import Callable
 
 from kiosk import cases, services
 from kiosk.clock import iso
+from kiosk.domain import audit
 from kiosk.domain.errors import InvalidTransition, NotFound
 from kiosk.domain.tickets import State
+from kiosk.ids import new_ulid
 from kiosk.store import read_acked_seq
 from kiosk.store.archive import TABLES, Part
 from sync.protocol import ORIGIN_ARCHIVE
@@ -67,7 +69,27 @@ def close_days(c: services.Centre, *, progress: Callable[[Part], None] | None = 
     pruned = archive.prune(before_day=cutoff, acked_seq=read_acked_seq(c.store.data_dir))
     for part in pruned:
         log.info("pruned %s (older than the retention and acknowledged by central)", part.file)
-    return {"today": today, "ended": ended, "closed": closed, "resumed": resumed, "pruned": pruned}
+    checkpoint = _checkpoint(c, now) if closed or resumed or ended else None
+    return {"today": today, "ended": ended, "closed": closed, "resumed": resumed, "pruned": pruned,
+            "checkpoint": checkpoint}
+
+
+def _checkpoint(c: services.Centre, now: dt.datetime) -> dict | None:
+    """Sign the audit chain's head with the device key and keep it in the `checkpoints` table, which
+    the next sync pushes (docs/sync.md, "Audit checkpoints"). A kiosk not enrolled has no key: None."""
+    from sync.agent import NotEnrolled, load_credential  # the credential file's one reader
+    try:
+        credential = load_credential(c.store.data_dir)
+    except NotEnrolled:
+        return None
+    with c.store.lock, c.store.transaction():
+        head = c.store.get("settings", "audit_head") or {"n": 0, "hash": audit.GENESIS}
+        doc = audit.make_checkpoint(credential.private_key, checkpoint_id=new_ulid(int(now.timestamp() * 1000)),
+                                    kind="day_close", device_id=credential.device_id, centre=credential.centre,
+                                    n=head["n"], head_hash=head["hash"], at=iso(now))
+        c.store.put("checkpoints", doc)
+    log.info("signed the audit chain's head at entry %d", head["n"])
+    return doc
 
 
 def _end_queue(c: services.Centre, today: str) -> int:

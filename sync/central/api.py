@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sync import protocol
-from sync.central import auth, feed, ingest
+from sync.central import auth, checkpoints, feed, ingest
 from sync.central.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,27 @@ def push():
         result = ingest.apply_push(conn, device, batch, checked, body_sha256=hashlib.sha256(body).hexdigest(),
                                    now=now, clock_offset_s=_offset(now, request.headers.get(protocol.H_DEVICE_TIME)))
     return jsonify(result.model_dump())
+
+
+@bp.post("/checkpoint")
+def checkpoint():
+    """Store and check a signed head of the device's audit chain; a bad signature is refused."""
+    central = _central()
+    body = request.get_data()
+    now = central.clock.now()
+    with central.engine.begin() as conn:
+        device = auth.authenticate(conn, method="POST", path=_signed_path(), headers=request.headers,
+                                   body=body, now=now, max_skew_s=central.max_skew_s)
+        req = _parse(protocol.CheckpointRequest, body)
+        doc = req.checkpoint
+        reason = checkpoints.refusal(doc, device)
+        if reason is None and doc.get("seq") is None:
+            reason = "a checkpoint sent beside the journal needs the sequence it was taken at (seq)"
+        if reason is not None:
+            raise ApiError(422, "invalid_checkpoint", reason)
+        status = checkpoints.receive(conn, device, doc, seq=doc["seq"], now=now)
+    body = protocol.CheckpointResponse(v=protocol.VERSION, status=status, server_time=protocol.utc_iso(now))
+    return jsonify(body.model_dump()), 201
 
 
 @bp.get("/pull")

@@ -47,6 +47,10 @@ DEFAULTS = {
     "CENTRAL_SMS_EXTRA": "{}",          # more fields every message carries (a JSON object: sender id ...)
     "CENTRAL_SMS_TIMEOUT_S": 10,
     "CENTRAL_DEFAULT_LANGUAGE": "ar",
+    # the national dashboard (docs/central.md): a centre with no sync for longer stands out, and the
+    # target wait of a service that sets none
+    "CENTRAL_STALE_HOURS": 6,
+    "CENTRAL_TARGET_WAIT_MIN": 20,
     "MAX_CONTENT_LENGTH": protocol.MAX_BODY_BYTES,
 }
 
@@ -134,6 +138,7 @@ def create_app(config: dict | None = None, *, clock=None, engine=None) -> Flask:
     from sync.central import appointments; appointments.register(app)
     from sync.central import queue_report; queue_report.register(app)
     from sync.central import config_pages; config_pages.register(app)
+    from sync.central import dashboard; dashboard.register(app)
     _register_errors(app)
 
     @app.after_request

@@ -35,7 +35,7 @@ COOKIE = "lang"
 COOKIE_MAX_AGE_S = 365 * 86400
 TIMEZONE = ZoneInfo("Asia/Baghdad")
 # Blueprints of the operators' pages: the only ones that remember a language in a cookie.
-OPERATOR_BLUEPRINTS = frozenset({"central", "receipts_ops", "central_config"})
+OPERATOR_BLUEPRINTS = frozenset({"central", "receipts_ops", "central_config", "dashboard", "queue_report"})
 # Month and year as a report's title: Sorani joins month and year with the ezafe, as its dates do.
 MONTH_PATTERNS = {"ar": "MMMM y", "ckb": "MMMM'ی' y", "en": "MMMM y"}
 # Tags browsers send for our languages; `ku` (Kurdish, unspecified) is read as Sorani, the

@@ -15,6 +15,7 @@ import logging
 from sqlalchemy import Connection, and_, or_, select, update
 
 from sync import protocol
+from sync.central import checkpoints
 from sync.central.errors import ApiError
 from sync.central.models import (Device, DeviceCursor, InboundBatch, Quarantined, Record,
                                  TicketEventRow)
@@ -53,12 +54,20 @@ def apply_push(conn: Connection, device, batch: protocol.PushRequest, checked: l
                            "was restored from an older backup: see docs/sync.md, 'Restored kiosk'",
                            acked_seq=last)
     fresh = [(c, changes) for c, changes in zip(batch.commits, checked) if c.s > last]
-    applied, quarantined = _apply_commits(conn, device, fresh, now) if fresh else (0, 0)
+    chain = _AuditSeen()
+    applied, quarantined = _apply_commits(conn, device, fresh, now, chain) if fresh else (0, 0)
     acked = max(last, batch.to_seq)
     if acked > last:
         conn.execute(update(DeviceCursor).where(DeviceCursor.device_id == device.device_id)
                      .values(last_seq=acked, last_hlc=fresh[-1][0].h if fresh else cursor.last_hlc,
                              updated_at=now))
+    if fresh:
+        # after the cursor moved: a checkpoint's missing entries are a gap only once central holds
+        # the device's journal up to the checkpoint
+        checkpoints.record_entries(conn, device, chain.entries.values(), chain.removed, now)
+        for doc, seq in chain.checkpoints:
+            checkpoints.receive(conn, device, doc, seq=seq, now=now)
+        checkpoints.verify_pending(conn, device.centre, now)
     conn.execute(update(Device).where(Device.device_id == device.device_id)
                  .values(last_seen_at=now, last_push_at=now, head_seq=max(batch.head_seq, acked),
                          clock_offset_s=clock_offset_s if clock_offset_s is not None else device.clock_offset_s))
@@ -73,8 +82,18 @@ def apply_push(conn: Connection, device, batch: protocol.PushRequest, checked: l
                                  quarantined=quarantined, server_time=protocol.utc_iso(now))
 
 
+class _AuditSeen:
+    """The audit entries, removals and checkpoints a batch carried (for sync/central/checkpoints.py)."""
+
+    def __init__(self):
+        """Nothing seen yet."""
+        self.entries: dict[str, dict] = {}
+        self.removed: list[str] = []
+        self.checkpoints: list[tuple[dict, int]] = []
+
+
 def _apply_commits(conn: Connection, device, commits: list[tuple[protocol.Commit, list[tuple]]],
-                   now: dt.datetime) -> tuple[int, int]:
+                   now: dt.datetime, chain: _AuditSeen) -> tuple[int, int]:
     """Write the checked changes of `commits`, quarantining the invalid ones; (applied, quarantined)."""
     latest: dict[tuple[str, str], tuple[dict, int, str]] = {}
     events: dict[tuple[str, int], dict] = {}
@@ -85,9 +104,23 @@ def _apply_commits(conn: Connection, device, commits: list[tuple[protocol.Commit
         for index, (change, reason) in enumerate(checked):
             if change is None:
                 bad.append(_quarantine_row(device, commit.s, index, commit.c[index], reason, now))
+            elif change["t"] == "checkpoints" and change["o"] == "put" and checkpoints.refusal(change["d"], device):
+                bad.append(_quarantine_row(device, commit.s, index, commit.c[index],
+                                           checkpoints.refusal(change["d"], device), now))
             elif change["o"] == "clear":
                 clears.append((change["t"], commit.s, commit.h))
+                if change["t"] == "audit":
+                    chain.removed.extend(conn.execute(select(Record.key).where(
+                        Record.centre == centre, Record.tbl == "audit", Record.device_id == device.device_id,
+                        Record.deleted.is_(False))).scalars())
             else:
+                if change["t"] == "audit":
+                    if change["o"] == "put":
+                        chain.entries[change["k"]] = change["d"]
+                    else:  # an entry written and deleted within one batch is still kept, then flagged
+                        chain.removed.append(change["k"])
+                elif change["t"] == "checkpoints" and change["o"] == "put":
+                    chain.checkpoints.append((change["d"], commit.s))
                 # several changes to one row in a batch: PostgreSQL refuses to upsert a row twice
                 # in one statement, and only the newest matters for the current state
                 latest[(change["t"], change["k"])] = (change, commit.s, commit.h)

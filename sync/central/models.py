@@ -292,3 +292,61 @@ class ConfigAudit(Base):
     changes: Mapped[Any] = mapped_column(Json)
 
     __table_args__ = (Index("ix_config_audit_centre_at", "centre", "at"),)
+class AuditEntry(Base):
+    """What central keeps of each audit entry a centre pushed, inserted once and never changed:
+    the links a checkpoint check needs (a re-sent entry is compared with this, not written over it)."""
+
+    __tablename__ = "audit_entries"
+    centre: Mapped[str] = mapped_column(String(32), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(128))
+    prev: Mapped[str] = mapped_column(String(256))
+    hash: Mapped[str] = mapped_column(String(256))
+    digest: Mapped[str] = mapped_column(String(64))    # SHA-256 of the content as received
+    intact: Mapped[bool] = mapped_column(Boolean)      # the content matched its own hash
+    device_id: Mapped[str] = mapped_column(String(26))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_audit_entries_entry", "centre", "entry_id"),)
+
+
+class AuditCheckpoint(Base):
+    """A signed head of a centre's audit chain (kiosk.domain.audit.make_checkpoint), as received.
+    `status` is pending (entries it covers have not all arrived), ok or flagged."""
+
+    __tablename__ = "audit_checkpoints"
+    centre: Mapped[str] = mapped_column(String(32), primary_key=True)
+    checkpoint_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    device_id: Mapped[str] = mapped_column(String(26))
+    n: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[str] = mapped_column(String(40))          # the kiosk's clock
+    seq: Mapped[int] = mapped_column(BigInteger)          # the device's journal is complete to here
+    doc: Mapped[Any] = mapped_column(Json)                # as signed, signature included
+    status: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # how far a long segment has been checked (a bounded part per request): entry and its hash
+    checked_n: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    checked_hash: Mapped[str | None] = mapped_column(String(256), nullable=True)
+
+    __table_args__ = (Index("ix_audit_checkpoints_centre_n", "centre", "n"),
+                      Index("ix_audit_checkpoints_status", "status", "centre"))
+
+
+class AuditFlag(Base):
+    """A gap, altered entry or fork found in a centre's audit chain. Never deleted or changed: an
+    operator sees every one (`fingerprint` keeps a finding seen again from being stored twice)."""
+
+    __tablename__ = "audit_flags"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    centre: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))         # gap | altered | fork
+    n: Mapped[int] = mapped_column(BigInteger)
+    device_id: Mapped[str | None] = mapped_column(String(26), nullable=True)
+    detail: Mapped[str] = mapped_column(String(1000))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    flagged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ux_audit_flags_fingerprint", "centre", "fingerprint", unique=True),)

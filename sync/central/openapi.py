@@ -105,6 +105,13 @@ SPEC = {
             "requestBody": {"required": True, **_json(_model(protocol.PushRequest))},
             "responses": {"200": {"description": "acknowledged", **_json(_model(protocol.PushResponse))},
                           **_err(400, 401, 403, 409, 413, 415, 422)}}},
+        f"{protocol.API_PREFIX}/checkpoint": {"post": {
+            "tags": _SYNC_TAG, "summary": "A signed head of the device's audit chain (docs/sync.md, Audit checkpoints)",
+            "parameters": _SIGNED + [_header("Content-Encoding", "gzip or identity", required=False,
+                                             schema={"enum": ["gzip", "identity"]})],
+            "requestBody": {"required": True, **_json(_model(protocol.CheckpointRequest))},
+            "responses": {"201": {"description": "stored and checked", **_json(_model(protocol.CheckpointResponse))},
+                          **_err(400, 401, 403, 413, 415, 422)}}},
         f"{protocol.API_PREFIX}/pull": {"get": {
             "tags": _SYNC_TAG, "summary": "Configuration changes for the device's centre after `since`",
             "parameters": _SIGNED + [

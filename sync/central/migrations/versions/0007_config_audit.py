@@ -2,7 +2,7 @@
 what (from the configuration pages and from config-load).
 
 Revision ID: 0007_config_audit
-Revises: 0005
+Revises: 0006_audit_checkpoints
 Create Date: 2026-12-08
 """
 from typing import Sequence, Union
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0007_config_audit"
-down_revision: Union[str, Sequence[str], None] = "0005"
+down_revision: Union[str, Sequence[str], None] = "0006_audit_checkpoints"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
