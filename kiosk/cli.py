@@ -117,10 +117,16 @@ def backup_command(dest, keep):
                         config=app.config, keep=keep)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
+    failed = [message for ok, message in result["checks"] if not ok]
     click.echo(f"backed up commit {result['seq']} to {result['path']}: {result['files']} files, "
-               f"{result['bytes'] / 1e6:.1f} MB, verified ({len(result['checks'])} checks passed)")
+               f"{result['bytes'] / 1e6:.1f} MB, checksums verified, {len(result['checks']) - len(failed)} of "
+               f"{len(result['checks'])} checks passed")
+    for message in failed:
+        click.echo(f"FAIL  {message} (in the copy, as in the data directory: run `flask --app kiosk check`)")
     for name in result["pruned"]:
         click.echo(f"deleted old generation {name}")
+    if failed:
+        sys.exit(1)
 
 
 @click.command("restore")

@@ -264,6 +264,7 @@ def backup(data_dir: str | os.PathLike, dest: str | os.PathLike, *, centre: str,
                 "store_format": fmt.get("format", 1), "store_id": fmt.get("store_id"),
                 "device_id": _device_id(data_dir), "created_at": iso(now), "files": files}
         checks = verify_generation(staging, info, config)
+        info["checks_failed"] = [message for ok, message in checks if not ok]
         _write_file(staging / BACKUP_FILE, (json.dumps(info, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
         for folder in sorted({(staging / rel).parent for rel in files} | {staging}, key=lambda p: -len(p.parts)):
             fsync_dir(folder)
@@ -312,19 +313,23 @@ def _state_for_copy(data: bytes, seq: int) -> bytes:
     return json.dumps(state).encode("utf-8")
 
 
-def verify_generation(path: Path, info: dict, config: dict) -> list[str]:
-    """Open a copy as `check` does and compare every file with its checksum; raise BackupError with
-    what is wrong, else return what was checked."""
+def verify_generation(path: Path, info: dict, config: dict) -> list[tuple[bool, str]]:
+    """Open a copy as `check` does and compare every file with its checksum before and after; raise
+    BackupError when the copy is unusable, else return `check`'s findings (ok, message). A finding
+    that fails is kept with the backup and reported (the data directory itself has the same problem:
+    a backup of a store with a fault is still worth having)."""
     problems = _checksum_problems(path, info)
     if problems:
         raise BackupError("the copy does not match its checksums: " + "; ".join(problems[:5]))
-    messages = run_checks(path, config)
-    failed = [m for ok, m in messages if not ok]
+    try:
+        messages = run_checks(path, config)
+    except StoreError as exc:
+        raise BackupError(f"the copy does not open as a store ({exc}); nothing was kept") from None
     (path / "store" / LOCK).unlink(missing_ok=True)
     problems = _checksum_problems(path, info)
-    if failed or problems:
-        raise BackupError("the copy failed its checks: " + "; ".join((failed + problems)[:5]))
-    return [m for _, m in messages]
+    if problems:
+        raise BackupError("the copy changed while it was checked: " + "; ".join(problems[:5]))
+    return messages
 
 
 def _checksum_problems(path: Path, info: dict) -> list[str]:
