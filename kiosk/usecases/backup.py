@@ -1,6 +1,6 @@
 """Backups of a data directory while the kiosk serves, and restoring one.
 
-A backup is a generation folder `DEST/kiosk-<centre>-<UTC stamp>-<seq>/` holding a copy of the data
+A backup is a generation folder `DEST/kiosk-<centre>-<UTC time, ms>-<seq>/` holding a copy of the data
 directory as it was at commit `seq` of the store, plus `BACKUP.json` (what it is, and every
 file's size and SHA-256). It is taken without stopping the kiosk and without its lock:
 
@@ -45,12 +45,12 @@ from kiosk.store.archive import ARCHIVE_DIR, MANIFEST as ARCHIVE_MANIFEST, Archi
 from kiosk.store.format import CURRENT, RESTORE_READY, RESTORING, check_supported, data_format, read_format
 from kiosk.store.journal import (JOURNAL, LOCK, RESTORE, SNAPSHOT, StoreError, _format_hlc, _next_hlc,
                                  _parse_hlc, decode_commit, encode_commit, fsync_dir, list_segments,
-                                 segment_name)
+                                 private_dir, segment_name)
 
 log = logging.getLogger(__name__)
 
 BACKUP_FILE = "BACKUP.json"
-GENERATION = re.compile(r"^kiosk-(?P<centre>[A-Za-z0-9_-]+)-(?P<stamp>\d{8}T\d{6}Z)-(?P<seq>\d+)$")
+GENERATION = re.compile(r"^kiosk-(?P<centre>[A-Za-z0-9_-]+)-(?P<stamp>\d{8}T\d{9}Z)-(?P<seq>\d+)$")
 STAGING_PREFIX = ".kiosk-backup-"
 REPLACED_PREFIX = "replaced-"
 # never copied: locks, half-written files, restores' leftovers, a staging folder
@@ -85,13 +85,14 @@ def _sha256_file(path: Path) -> str:
 
 
 def _mkdirs(path: Path) -> None:
-    """Create a folder (and parents) owner-only."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create a folder and any missing parents, owner-only."""
+    private_dir(path)
 
 
 def _stamp(now: dt.datetime) -> str:
-    """A UTC time as 20261205T101500Z."""
-    return now.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    """A UTC time to the millisecond as 20261205T101500123Z (sorts as it reads)."""
+    utc = now.astimezone(dt.timezone.utc)
+    return utc.strftime("%Y%m%dT%H%M%S") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def generations(dest: Path) -> list[Path]:
@@ -270,7 +271,7 @@ def backup(data_dir: str | os.PathLike, dest: str | os.PathLike, *, centre: str,
             fsync_dir(folder)
         final = dest / f"kiosk-{_safe(centre)}-{_stamp(now)}-{seq}"
         if final.exists():
-            raise BackupError(f"{final} already exists (two backups in one second)")
+            raise BackupError(f"{final} already exists (two backups in the same millisecond): try again")
         os.rename(staging, final)
         fsync_dir(dest)
     except BaseException:
