@@ -520,7 +520,9 @@ def restore(src: str | os.PathLike, data_dir: str | os.PathLike, *, centre: str,
         for folder in sorted({p.parent for p in staging.rglob("*")} | {staging}, key=lambda p: -len(p.parts)):
             fsync_dir(folder)
         replaced_name = f"{REPLACED_PREFIX}{_stamp(clock.now())}"
-        _write_file(staging / RESTORE_READY, json.dumps({"replaced": replaced_name, "phase": "aside"}).encode())
+        # READY appears whole or not at all (renamed into place): from then on the switch is resumable
+        _write_file(staging / (RESTORE_READY + ".tmp"), json.dumps({"replaced": replaced_name, "phase": "aside"}).encode())
+        os.replace(staging / (RESTORE_READY + ".tmp"), staging / RESTORE_READY)
         fsync_dir(staging)
         replaced = _switch(data_dir)
     finally:
