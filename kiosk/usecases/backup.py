@@ -121,60 +121,49 @@ def _snapshot_seq(data: bytes | None) -> int:
     return int(found.group(1))
 
 
-def _journal_prefix(store_dir: Path, upto: int) -> list[tuple[str, bytes]] | None:
-    """Every journal segment cut after commit `upto` (segments after it left out), or None when
-    a segment vanished meanwhile (a compaction trimmed it: read again)."""
-    out = []
+def _copy_journal(store_dir: Path, covered: int, upto: int, put) -> bool:
+    """Copy every journal segment cut after commit `upto` (later segments left out) with `put`, one
+    segment in memory at a time; False when the copy is unusable (a segment vanished meanwhile, or
+    the commits after the snapshot's `covered` are not all there: a compaction trimmed them)."""
+    expected = covered + 1
     for first, path in list_segments(store_dir / JOURNAL):
         if first > upto + 1:
             break
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            return None
+            return False
         keep = 0
         for line in data.splitlines(keepends=True):
             commit = decode_commit(line)
             if commit is None or commit["s"] > upto:
                 break
-            keep += len(line)
-        out.append((path.name, data[:keep]))
-    return out
-
-
-def _continuous(segments: list[tuple[str, bytes]], after: int, upto: int) -> bool:
-    """Whether the copied segments hold every commit from after+1 to upto (a restore's jump allowed)."""
-    expected = after + 1
-    if expected > upto:
-        return True
-    for _, data in segments:
-        for line in data.splitlines(keepends=True):
-            commit = decode_commit(line)
             seq = commit["s"]
-            if seq < expected:
-                continue
-            if seq != expected and not (commit.get("o") == RESTORE and commit.get("b") == expected - 1):
-                return False
-            expected = seq + 1
+            if seq >= expected:
+                if seq != expected and not (commit.get("o") == RESTORE and commit.get("b") == expected - 1):
+                    return False
+                expected = seq + 1
+            keep += len(line)
+        put(f"store/{JOURNAL}/{path.name}", data[:keep])
     return expected > upto
 
 
-def _consistent_copy(data_dir: Path, attempts: int) -> dict:
-    """Snapshot, archive manifest and journal of the same moment (see the module's docstring)."""
+def _consistent_copy(data_dir: Path, attempts: int, put, restart) -> dict:
+    """Snapshot, archive manifest and journal of the same moment (see the module's docstring);
+    the journal is written with `put` as it is read (`restart` forgets an attempt's copy)."""
     store_dir = data_dir / "store"
     manifest_path = data_dir / ARCHIVE_DIR / ARCHIVE_MANIFEST
     for _ in range(attempts):
+        restart()
         snapshot = _read_or_none(store_dir / SNAPSHOT)
         covered = _snapshot_seq(snapshot)
         manifest = _read_or_none(manifest_path)
         upto = feed.head_seq(store_dir)
-        segments = _journal_prefix(store_dir, upto)
-        if segments is None or not _continuous(segments, covered, upto):
+        if not _copy_journal(store_dir, covered, upto, put):
             continue
         if _read_or_none(manifest_path) != manifest:
             continue  # a day close moved records meanwhile
-        return {"snapshot": snapshot, "snapshot_seq": covered, "manifest": manifest, "seq": upto,
-                "segments": segments}
+        return {"snapshot": snapshot, "snapshot_seq": covered, "manifest": manifest, "seq": upto}
     raise BackupError(f"the store kept changing under the copy ({attempts} attempts: a day close or compaction "
                       "each time); try again in a minute")
 
@@ -235,13 +224,17 @@ def backup(data_dir: str | os.PathLike, dest: str | os.PathLike, *, centre: str,
             _write_file(target, data, mode)
             files[rel] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
-        copy = _consistent_copy(data_dir, attempts)
+        def restart_journal() -> None:
+            """Forget what an earlier attempt copied of the journal."""
+            for rel in [r for r in files if r.startswith(f"store/{JOURNAL}/")]:
+                (staging / rel).unlink()
+                del files[rel]
+            _mkdirs(staging / "store" / JOURNAL)
+
+        copy = _consistent_copy(data_dir, attempts, put, restart_journal)
         seq = copy["seq"]
         if copy["snapshot"] is not None:
             put(f"store/{SNAPSHOT}", copy["snapshot"])
-        _mkdirs(staging / "store" / JOURNAL)
-        for name, data in copy["segments"]:
-            put(f"store/{JOURNAL}/{name}", data)
         if copy["manifest"] is not None:
             parts = json.loads(copy["manifest"])["parts"]
             for part in parts:
