@@ -211,3 +211,92 @@ def test_a_restore_killed_at_any_moment_finishes_when_run_again(centre, tmp_path
         assert tickets(centre) == old
         assert flask(centre, "check").returncode == 0
         assert not (centre / RESTORING).exists()
+
+
+def test_backups_stay_consistent_while_the_store_compacts_under_them(centre, tmp_path):
+    """Tickets issued and the store compacted (segments trimmed, snapshot replaced) over and over
+    while backups are taken: each generation opens, passes the checks and holds every ticket
+    acknowledged before it started."""
+    from kiosk import create_app, services
+    from kiosk.usecases.backup import backup, read_backup
+    # as on a centre that syncs: central has everything, so each compaction deletes the segments
+    # before the new snapshot (a copy that read the old snapshot then misses them, and reads again)
+    (centre / "sync").mkdir(mode=0o700, exist_ok=True)
+    (centre / "sync" / "state.json").write_text(json.dumps({"acked_seq": 10 ** 9}))
+    app = create_app({"DATA_DIR": str(centre), "SECRET_KEY": "t", "PRINTER_URL": "off", "TICKET_RATE_PER_MIN": 0})
+    state = app.extensions["kiosk"]
+    c = state.centre
+    acked: dict[str, float] = {}
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            n = 0
+            while not stop.is_set():
+                ticket = services.issue_ticket(c, service="ABC"[n % 3])
+                acked[ticket["id"]] = time.monotonic()
+                n += 1
+                if n % 5 == 0:
+                    c.store.compact()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            failures.append(exc)
+
+    dest = tmp_path / "usb"
+    dest.mkdir()
+    worker = threading.Thread(target=work)
+    worker.start()
+    taken = []
+    try:
+        for _ in range(3):
+            while len(acked) < 30 * (len(taken) + 1):
+                time.sleep(0.01)
+            started = time.monotonic()
+            result = backup(centre, dest, centre="DEMO", clock=state.clock, config=app.config, keep=5)
+            taken.append((result, {i for i, at in acked.items() if at < started}))
+    finally:
+        stop.set()
+        worker.join(30)
+        state.close()
+    assert not failures, failures
+    for result, before in taken:
+        assert all(ok for ok, _ in result["checks"]), result["checks"]
+        read_backup(result["path"])  # every checksum still matches
+        restored = tmp_path / f"r{result['seq']}"
+        restored.mkdir(mode=0o700)
+        done = flask(restored, "restore", str(result["path"]))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert before <= tickets(restored).keys()
+
+
+def test_a_copy_that_loses_a_segment_to_compaction_is_read_again(centre):
+    """The journal segments a copy needs are trimmed by a compaction in the middle of it (central has
+    acknowledged them): the copy notices and reads everything again, from the new snapshot."""
+    from kiosk import create_app, services
+    from kiosk.usecases.backup import _consistent_copy
+    app = create_app({"DATA_DIR": str(centre), "SECRET_KEY": "t", "PRINTER_URL": "off", "TICKET_RATE_PER_MIN": 0})
+    state = app.extensions["kiosk"]
+    c = state.centre
+    try:
+        for round_no in range(3):  # three segments, none acknowledged yet
+            for _ in range(4):
+                services.issue_ticket(c, service="A")
+            c.store.compact()
+        (centre / "sync").mkdir(mode=0o700, exist_ok=True)
+        (centre / "sync" / "state.json").write_text(json.dumps({"acked_seq": 10 ** 9}))
+        copied: dict[str, bytes] = {}
+        compacted = []
+
+        def put(rel: str, data: bytes) -> None:
+            copied[rel] = data
+            if not compacted:  # after the first segment is read, central has it all and the store compacts
+                services.issue_ticket(c, service="B")
+                compacted.append(c.store.compact())
+
+        result = _consistent_copy(centre, 5, put, copied.clear)
+    finally:
+        state.close()
+    assert compacted[0]["segments_removed"] >= 2
+    assert result["attempts"] == 2
+    assert result["snapshot_seq"] == compacted[0]["seq"] and result["seq"] == c.store.seq
+    assert all(name.startswith("store/journal/") for name in copied)

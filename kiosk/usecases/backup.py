@@ -153,7 +153,7 @@ def _consistent_copy(data_dir: Path, attempts: int, put, restart) -> dict:
     the journal is written with `put` as it is read (`restart` forgets an attempt's copy)."""
     store_dir = data_dir / "store"
     manifest_path = data_dir / ARCHIVE_DIR / ARCHIVE_MANIFEST
-    for _ in range(attempts):
+    for attempt in range(1, attempts + 1):
         restart()
         snapshot = _read_or_none(store_dir / SNAPSHOT)
         covered = _snapshot_seq(snapshot)
@@ -163,7 +163,8 @@ def _consistent_copy(data_dir: Path, attempts: int, put, restart) -> dict:
             continue
         if _read_or_none(manifest_path) != manifest:
             continue  # a day close moved records meanwhile
-        return {"snapshot": snapshot, "snapshot_seq": covered, "manifest": manifest, "seq": upto}
+        return {"snapshot": snapshot, "snapshot_seq": covered, "manifest": manifest, "seq": upto,
+                "attempts": attempt}
     raise BackupError(f"the store kept changing under the copy ({attempts} attempts: a day close or compaction "
                       "each time); try again in a minute")
 
@@ -276,7 +277,7 @@ def backup(data_dir: str | os.PathLike, dest: str | os.PathLike, *, centre: str,
         pruned.append(old.name)
     if pruned:
         fsync_dir(dest)
-    return {"path": final, "seq": seq, "files": len(files), "bytes": sum(f["bytes"] for f in files.values()),
+    return {"path": final, "seq": seq, "attempts": copy["attempts"], "files": len(files), "bytes": sum(f["bytes"] for f in files.values()),
             "pruned": pruned, "checks": checks}
 
 
