@@ -30,18 +30,18 @@ and `--after-seq`); the sync agent fills the numbers in between with empty commi
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
-import fcntl
 from pathlib import Path
 
 from kiosk.clock import iso
 from kiosk.store import feed
-from kiosk.store.archive import ARCHIVE_DIR, MANIFEST as ARCHIVE_MANIFEST, Archive, ArchiveError
+from kiosk.store.archive import ARCHIVE_DIR, MANIFEST as ARCHIVE_MANIFEST, ArchiveError
 from kiosk.store.format import CURRENT, RESTORE_READY, RESTORING, check_supported, data_format, read_format
 from kiosk.store.journal import (JOURNAL, LOCK, RESTORE, SNAPSHOT, StoreError, _format_hlc, _next_hlc,
                                  _parse_hlc, decode_commit, encode_commit, fsync_dir, list_segments,
