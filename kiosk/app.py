@@ -161,6 +161,9 @@ def create_app(config: dict | None = None, *, store=None, printer=None, clock=No
             raise config_mod.ConfigError(f"PRINTER_URL: {exc}") from None
         check_shaping()  # refuse to start rather than print tickets nobody can read
     app.config.update(settings)
+    # a data directory of a newer store format is refused before anything reads or writes it
+    from kiosk.store.format import check_version
+    check_version(app.config["DATA_DIR"])
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _secret_key(app.config["DATA_DIR"])
     app.json.ensure_ascii = False

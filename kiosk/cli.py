@@ -16,6 +16,7 @@ from flask.cli import AppGroup
 
 from kiosk import services
 from kiosk.store import StoreError
+from kiosk.store import format as store_format
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,9 @@ def check_command(fix):
     torn = centre.store.storage.recovered_torn_bytes
     click.echo(f"ok    store opened at commit {centre.store.seq}"
                + (f" (cut {torn} torn bytes left by a crash)" if torn else ""))
+    upgraded = getattr(centre.store, "upgraded_from", [])
+    click.echo(f"ok    store format {store_format.CURRENT}"
+               + (f" (upgraded now from format {upgraded[0]})" if upgraded else ""))
     for ok, message in [*_check_archive(centre), *services.check(centre)]:
         click.echo(("ok    " if ok else "FAIL  ") + message)
         failed |= not ok
@@ -97,26 +101,64 @@ def check_command(fix):
 
 def _check_archive(centre) -> list[tuple[bool, str]]:
     """Every archive file against its checksum and its own structure; an interrupted day close."""
-    from kiosk.store.archive import ArchiveError
-    archive = centre.history.archive
+    from kiosk.usecases.backup import archive_checks
+    return archive_checks(centre)
+
+
+@click.command("backup")
+@click.argument("dest", type=click.Path(path_type=pathlib.Path))
+@click.option("--keep", default=7, show_default=True, type=click.IntRange(1, 10_000),
+              help="generations to keep in DEST (older ones are deleted)")
+def backup_command(dest, keep):
+    """Copy the data directory into a new dated generation under DEST while the kiosk runs, verify
+    the copy like `check`, and keep the newest KEEP generations."""
+    from kiosk.usecases.backup import backup
+    app = current_app
     try:
-        parts = archive.parts()
-    except ArchiveError as exc:
-        return [(False, str(exc))]
-    results = []
-    for part in parts:
-        results += [(False, f"archive: {problem}") for problem in archive.verify(part, centre.tz)]
-    size = sum(p.bytes for p in parts)
-    days = len({p.day for p in parts})
-    if not any(not ok for ok, _ in results):
-        results.append((True, f"archive: {days} closed days in {len(parts)} files ({size / 1e6:.1f} MB), "
-                              "every checksum matches"))
-    for part in archive.pending():
-        results.append((True, f"archive: {part.file} was being moved when a day close stopped; the next one "
-                              "finishes it (readers see each record once meanwhile)"))
-    for name in archive.leftovers():
-        results.append((True, f"archive: {name} is left from an interrupted day close; the next one deletes it"))
-    return results
+        result = backup(app.config["DATA_DIR"], dest, centre=app.config["CENTRE"], clock=app.extensions["kiosk"].clock,
+                        config=app.config, keep=keep)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    failed = [message for ok, message in result["checks"] if not ok]
+    click.echo(f"backed up commit {result['seq']} to {result['path']}: {result['files']} files, "
+               f"{result['bytes'] / 1e6:.1f} MB, checksums verified, {len(result['checks']) - len(failed)} of "
+               f"{len(result['checks'])} checks passed")
+    for message in failed:
+        click.echo(f"FAIL  {message} (in the copy, as in the data directory: run `flask --app kiosk check`)")
+    for name in result["pruned"]:
+        click.echo(f"deleted old generation {name}")
+    if failed:
+        sys.exit(1)
+
+
+@click.command("restore")
+@click.argument("src", type=click.Path(path_type=pathlib.Path))
+@click.option("--force", is_flag=True, help="restore even over a newer store, another store or another centre's")
+@click.option("--after-seq", default=0, type=click.IntRange(0), show_default=True,
+              help="the last commit central acknowledged for this kiosk, when the data being replaced is lost "
+                   "(central's devices page shows it): new commits are numbered after it")
+def restore_command(src, force, after_seq):
+    """Replace the data directory with a backup (SRC: a generation, or a folder of them: the newest);
+    the kiosk must be stopped. The replaced data is kept in DATA/replaced-<time>/."""
+    from kiosk.usecases.backup import restore
+    app = current_app
+    try:
+        result = restore(src, app.config["DATA_DIR"], centre=app.config["CENTRE"],
+                         clock=app.extensions["kiosk"].clock, config=app.config, force=force, after_seq=after_seq)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    if result["resumed"]:
+        click.echo("finished a restore that had been interrupted")
+    else:
+        click.echo(f"restored {result['from']} (commit {result['seq']}); new commits are numbered from "
+                   f"{result['next_seq']}")
+    click.echo(f"the data it replaced is kept in {result['replaced']}")
+    failed = False
+    for ok, message in result["checks"]:
+        click.echo(("ok    " if ok else "FAIL  ") + message)
+        failed |= not ok
+    if failed:
+        sys.exit(1)
 
 
 def _check_modes(app: Flask, fix: bool) -> bool:
@@ -307,6 +349,6 @@ def register(app: Flask) -> None:
     from sync.agent import enroll_command, sync_command
     for command in (demo_data_command, serve_command, compact_command, check_command, print_test_command,
                     enroll_command, sync_command, verify_command, pin_root_command, export_key_command,
-                    voice_command, close_day_command, simulate_command, export_command,
-                    install_service_command, uninstall_service_command):
+                    voice_command, close_day_command, simulate_command, export_command, backup_command,
+                    restore_command, install_service_command, uninstall_service_command):
         app.cli.add_command(command)

@@ -38,9 +38,9 @@ from kiosk.clock import SystemClock
 from kiosk.domain import audit
 from kiosk.store import device_identity
 from kiosk.store import feed
-from kiosk.store.journal import JOURNAL, decode_commit, list_segments
-from sync.files import private_dir, write_atomic
+from kiosk.store.journal import JOURNAL, RESTORE, decode_commit, list_segments
 from sync import protocol
+from sync.files import private_dir, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -320,7 +320,7 @@ class Agent:
                         raise JournalMismatch(
                             f"central has acknowledged commits up to {reply.acked_seq} but this kiosk's "
                             f"journal ends at {local_head}: the data directory was restored from an older "
-                            "backup; see docs/sync.md, 'Restored kiosk'")
+                            "backup; see docs/sync.md, 'Restored kiosk' and docs/backup.md")
                     sent += batch.count
                     if progress is not None:
                         progress.advance(batch.count)
@@ -343,6 +343,7 @@ class Agent:
             if not commits:
                 yield _Batch(first=0, last=acked, count=0, body=None, after=after)
                 return
+            commits, after = self._across_restore(commits, after, acked)
             first, last = commits[0]["s"], commits[-1]["s"]
             # the journal may no longer hold acked+1.. (a cursor restored from an old backup, after
             # the store trimmed segments central had acknowledged): say honestly where we start
@@ -352,6 +353,25 @@ class Agent:
                          body=protocol.gzip_json(self._payload(commits, from_seq, head_seq)),
                          audit_head=_audit_head(commits))
             acked, position = last, after
+
+    def _across_restore(self, commits: list[dict], after, acked: int) -> tuple[list[dict], object]:
+        """A restore moves the journal's numbering on (kiosk.usecases.backup): its commit
+        {"o": "restore", "b": B} follows commit B with a higher number, so that new commits never
+        reuse numbers central may already hold. Central sees the numbers in between as empty
+        commits, sent only once central has acknowledged what comes before them (so none of them
+        ever stands for a commit central holds); a batch therefore ends before such a commit."""
+        cut = next((i for i, c in enumerate(commits) if i and c.get("o") == RESTORE), None)
+        if cut is not None:
+            return commits[:cut], None
+        marker = commits[0]
+        if marker.get("o") != RESTORE or marker["s"] <= acked + 1:
+            return commits, after
+        count = min(marker["s"] - acked - 1, self.batch_commits)
+        fillers = [{"s": s, "at": marker.get("at", ""), "h": marker.get("h", ""), "c": []}
+                   for s in range(acked + 1, acked + 1 + count)]
+        if acked + count < marker["s"] - 1:
+            return fillers, None  # a long gap: empty commits only, the restore's own commit later
+        return fillers + commits, after
 
     def _payload(self, commits: list[dict], from_seq: int, head_seq: int) -> dict:
         """The push message: only kiosk-authoritative changes; other commits (central's

@@ -56,10 +56,25 @@ class Store:
         self.data_dir = Path(data_dir)
         private_dir(self.data_dir)
         self.clock = clock or SystemClock()
+        # the format gate comes first: a newer directory is refused before anything is written to it
+        from kiosk.store import format as store_format
+        store_format.check_supported(self.data_dir)
+        held = store_format.holds_store(self.data_dir)
+        info = store_format.read_format(self.data_dir) or {}
         self.device_id = device_identity(self.data_dir, self.clock)
         self.db = KioskDB(self.data_dir / "store", storage=JournalStorage, clock=self.clock,
-                          fsync=fsync, acked_seq=lambda: read_acked_seq(self.data_dir))
+                          fsync=fsync, acked_seq=lambda: read_acked_seq(self.data_dir),
+                          store_id=info.get("store_id"))
         self.storage: JournalStorage = self.db.storage
+        try:
+            # under the writer's lock (read again now that it is held), before anyone gets the store
+            store_format.check_supported(self.data_dir)
+            info = store_format.read_format(self.data_dir)
+            found = info["format"] if info else (1 if held else None)
+            self.upgraded_from = [] if found == store_format.CURRENT else store_format.upgrade(self, found)
+        except BaseException:
+            self.db.close()
+            raise
 
     @property
     def directory(self) -> Path:

@@ -3,12 +3,14 @@
 Layout of a store directory:
 
     LOCK                      flock held by the one process that may write
-    snapshot.json             {"format": 1, "seq": S, "tables": {...}}, replaced atomically
+    snapshot.json             {"format": 2, "store_id": ID, "seq": S, "tables": {...}}, replaced atomically
     journal/<seq:012d>.jsonl  append-only segments, one line per commit:
                               <crc32 hex> {"s": seq, "at": ..., "h": hlc, "o": origin?, "c": [changes]}
 
 A change is {"t": table, "o": "put"|"del"|"clear"|"drop", "k": key, "d": document}: "clear"
-empties a table (which goes on existing), "drop" removes it. The in-memory TinyDB is rebuilt at
+empties a table (which goes on existing), "drop" removes it. Commits are numbered one after the
+other, with one exception: a restore (kiosk.store.backup) may start the numbering again further on
+with an empty commit {"o": "restore", "b": B}, B being the last commit before it. The in-memory TinyDB is rebuilt at
 start-up from the snapshot plus the journal; a torn last line (power cut mid-write) is cut off,
 anything else that does not parse is reported as corruption rather than skipped. The journal
 doubles as the sync change log (kiosk.store.feed), so segments are deleted only once compacted
@@ -47,7 +49,9 @@ from sync.files import fsync_dir, private_dir
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2                 # snapshot format written; kiosk.store.format has the data directory's
+READABLE_FORMATS = (1, 2)  # format 1 snapshots are read once, by the upgrade that rewrites them
+RESTORE = "restore"        # origin of the commit that moves the numbering on after a restore
 SNAPSHOT = "snapshot.json"
 JOURNAL = "journal"
 LOCK = "LOCK"
@@ -259,9 +263,13 @@ class JournalStorage(Storage):
     fold_batch = 1024
 
     def __init__(self, directory: str | os.PathLike, *, clock=None, fsync: bool = True,
-                 acked_seq: Callable[[], int] | None = None):
-        """Open (creating if needed) the store in `directory`, taking the writer's lock."""
+                 acked_seq: Callable[[], int] | None = None, store_id: str | None = None):
+        """Open (creating if needed) the store in `directory`, taking the writer's lock; `store_id`
+        (from the data directory's FORMAT.json) is written into snapshots, and a snapshot naming
+        another store is refused."""
         self.directory = Path(directory)
+        self.store_id = store_id
+        self.snapshot_format: int | None = None
         self.journal_dir = self.directory / JOURNAL
         self.clock = clock or SystemClock()
         self.fsync = fsync
@@ -337,8 +345,15 @@ class JournalStorage(Storage):
         if snap_path.exists():
             try:
                 snap = json.loads(snap_path.read_bytes())
-                if snap.get("format") != FORMAT:
-                    raise StoreCorrupt(f"{snap_path} has format {snap.get('format')!r}, expected {FORMAT}")
+                if snap.get("format") not in READABLE_FORMATS:
+                    raise StoreCorrupt(f"{snap_path} has format {snap.get('format')!r}; this release reads "
+                                       f"formats {', '.join(map(str, READABLE_FORMATS))}")
+                found_id = snap.get("store_id")
+                if self.store_id and found_id and found_id != self.store_id:
+                    raise StoreCorrupt(f"{snap_path} belongs to store {found_id}, not to this data directory's "
+                                       f"{self.store_id}; restore the data directory from a backup")
+                self.snapshot_format = snap["format"]
+                self.store_id = self.store_id or found_id
                 self.tables = snap["tables"]
                 self.snapshot_seq = self.seq = int(snap["seq"])
                 self._hlc = tuple(snap.get("hlc", (0, 0)))
@@ -386,7 +401,7 @@ class JournalStorage(Storage):
             _check_order(path, first, expected, seq)
             expected = seq + 1
             if seq > self.seq:
-                if seq != self.seq + 1:
+                if seq != self.seq + 1 and not (commit.get("o") == RESTORE and commit.get("b") == self.seq):
                     raise StoreCorrupt(
                         f"commits {self.seq + 1} to {seq - 1} are missing before {path.name}; "
                         "restore the data directory from a backup")
@@ -634,8 +649,9 @@ class JournalStorage(Storage):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         out = _SnapshotFile(fd, self.snapshot_flush_bytes)
         try:
-            out.write('{"format":%d,"seq":%d,"hlc":[%d,%d],"written_at":%s,"tables":{'
-                      % (FORMAT, seq, hlc[0], hlc[1], _encode(iso(self.clock.now()))))
+            out.write('{"format":%d,%s"seq":%d,"hlc":[%d,%d],"written_at":%s,"tables":{'
+                      % (FORMAT, '"store_id":%s,' % _encode(self.store_id) if self.store_id else "", seq,
+                         hlc[0], hlc[1], _encode(iso(self.clock.now()))))
             for index, (name, table) in enumerate(frozen):
                 out.write(("," if index else "") + _encode(name) + ":{")
                 items = iter(table.items())
@@ -659,6 +675,7 @@ class JournalStorage(Storage):
         os.close(fd)
         os.replace(tmp, path)
         fsync_dir(self.directory)
+        self.snapshot_format = FORMAT
         return out.size
 
     def _trim(self, keep_after: int) -> int:
