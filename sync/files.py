@@ -44,11 +44,9 @@ def private_dir(path: Path) -> None:
             pass
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Replace `path` with `data` so that a crash leaves either the old or the new file, never half
-    (owner-only unless `mode` says otherwise: the data directory holds PIN hashes and keys)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+def write_durable(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Write `data` to `path` (created or truncated) and fsync it; the caller makes the name durable."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         view = memoryview(data)
         while view:
@@ -56,6 +54,13 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Replace `path` with `data` so that a crash leaves either the old or the new file, never half
+    (owner-only unless `mode` says otherwise: the data directory holds PIN hashes and keys)."""
+    tmp = path.with_name(path.name + ".tmp")
+    write_durable(tmp, data, mode=mode)
     os.replace(tmp, path)
     fsync_dir(path.parent)
 

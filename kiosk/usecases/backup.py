@@ -45,7 +45,7 @@ from kiosk.store.archive import ARCHIVE_DIR, MANIFEST as ARCHIVE_MANIFEST, Archi
 from kiosk.store.format import CURRENT, RESTORE_READY, RESTORING, check_supported, data_format, read_format
 from kiosk.store.journal import (JOURNAL, LOCK, RESTORE, SNAPSHOT, StoreError, _format_hlc, _next_hlc,
                                  _parse_hlc, decode_commit, encode_commit, list_segments, segment_name)
-from sync.files import fsync_dir, private_dir
+from sync.files import fsync_dir, private_dir, write_durable
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +62,6 @@ class BackupError(StoreError):
 
 
 # -- small file helpers ----------------------------------------------------------------------------
-
-def _write_file(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write a new file and make it durable."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 def _sha256_file(path: Path) -> str:
     """SHA-256 of a file, read a megabyte at a time."""
@@ -222,7 +210,7 @@ def backup(data_dir: str | os.PathLike, dest: str | os.PathLike, *, centre: str,
         def put(rel: str, data: bytes, mode: int = 0o600) -> None:
             target = staging / rel
             _mkdirs(target.parent)
-            _write_file(target, data, mode)
+            write_durable(target, data, mode=mode)
             files[rel] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
         def restart_journal() -> None:
@@ -260,7 +248,7 @@ def backup(data_dir: str | os.PathLike, dest: str | os.PathLike, *, centre: str,
                 "device_id": _device_id(data_dir), "created_at": iso(now), "files": files}
         checks = verify_generation(staging, info, config)
         info["checks_failed"] = [message for ok, message in checks if not ok]
-        _write_file(staging / BACKUP_FILE, (json.dumps(info, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+        write_durable(staging / BACKUP_FILE, (json.dumps(info, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
         for folder in sorted({(staging / rel).parent for rel in files} | {staging}, key=lambda p: -len(p.parts)):
             fsync_dir(folder)
         final = dest / f"kiosk-{_safe(centre)}-{_stamp(now)}-{seq}"
@@ -507,15 +495,15 @@ def restore(src: str | os.PathLike, data_dir: str | os.PathLike, *, centre: str,
                             int(clock.now().timestamp() * 1000))
             marker = {"s": jump_to + 1, "at": iso(clock.now()), "h": _format_hlc(hlc), "c": [], "o": RESTORE,
                       "b": info["seq"]}
-            _write_file(staging / "store" / JOURNAL / segment_name(jump_to + 1), encode_commit(marker))
+            write_durable(staging / "store" / JOURNAL / segment_name(jump_to + 1), encode_commit(marker))
         state = staging / "sync" / "state.json"
         if state.exists():
-            _write_file(state, _state_for_copy(state.read_bytes(), info["seq"]))
+            write_durable(state, _state_for_copy(state.read_bytes(), info["seq"]))
         for folder in sorted({p.parent for p in staging.rglob("*")} | {staging}, key=lambda p: -len(p.parts)):
             fsync_dir(folder)
         replaced_name = f"{REPLACED_PREFIX}{_stamp(clock.now())}"
         # READY appears whole or not at all (renamed into place): from then on the switch is resumable
-        _write_file(staging / (RESTORE_READY + ".tmp"), json.dumps({"replaced": replaced_name, "phase": "aside"}).encode())
+        write_durable(staging / (RESTORE_READY + ".tmp"), json.dumps({"replaced": replaced_name, "phase": "aside"}).encode())
         os.replace(staging / (RESTORE_READY + ".tmp"), staging / RESTORE_READY)
         fsync_dir(staging)
         replaced = _switch(data_dir)
@@ -542,7 +530,7 @@ def _switch(data_dir: Path) -> Path:
         fsync_dir(replaced)
         fsync_dir(data_dir)
         plan["phase"] = "in"
-        _write_file(ready.with_name(RESTORE_READY + ".tmp"), json.dumps(plan).encode())
+        write_durable(ready.with_name(RESTORE_READY + ".tmp"), json.dumps(plan).encode())
         os.replace(ready.with_name(RESTORE_READY + ".tmp"), ready)
         fsync_dir(staging)
     for entry in sorted(os.listdir(staging)):
