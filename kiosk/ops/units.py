@@ -5,7 +5,9 @@
 - centre-kiosk-sync.service + .timer: the sync job every minute with a random delay (so a
   ministry's hundreds of kiosks do not knock at the same second), never two at once;
 - centre-kiosk-browser.service: Chromium in kiosk mode on the touchscreen under the cage
-  compositor, as its own unprivileged user that cannot read the data directory.
+  compositor, as its own unprivileged user that cannot read the data directory;
+- with `--backup-dir DIR`, centre-kiosk-backup.service + .timer: `backup DIR --keep N` every night
+  (a missed night runs at the next start), while the kiosk serves (docs/backup.md).
 
 `--root DIR` writes everything below DIR (tests, image building) and enables the units there with
 `systemctl --root`. `uninstall-service` disables and removes exactly the files install wrote
@@ -30,6 +32,7 @@ from kiosk.launch import command_line
 
 SERVER, SYNC, TIMER, BROWSER = ("centre-kiosk.service", "centre-kiosk-sync.service", "centre-kiosk-sync.timer",
                                 "centre-kiosk-browser.service")
+BACKUP, BACKUP_TIMER = "centre-kiosk-backup.service", "centre-kiosk-backup.timer"
 UNIT_DIR = Path("etc/systemd/system")
 MANIFEST = UNIT_DIR / "centre-kiosk.manifest.json"
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +72,7 @@ def units(*, user: str, data_dir: Path, instance: Path, host: str, port: int, sy
     local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     chromium = shlex.join([compositor, "--"] + command_line("kiosk", f"http://{local}:{port}/kiosk", browser=browser,
                                                              window_size=screen_size))
-    return {
+    texts = {
         SERVER: f"""[Unit]
 Description=Public service centre kiosk (server)
 After=network.target
@@ -147,6 +150,50 @@ InaccessiblePaths=-{data_dir}
 WantedBy=graphical.target
 """,
     }
+    return texts
+
+
+def backup_units(*, user: str, data_dir: Path, instance: Path, backup_dir: Path, keep: int, at: str) -> dict:
+    """The nightly backup's unit and timer (file name -> text)."""
+    env = (f"Environment=KIOSK_DATA_DIR={data_dir}\nEnvironment=KIOSK_INSTANCE_PATH={instance}\n"
+           "Environment=PYTHONUNBUFFERED=1")
+    if (SOURCE_ROOT / "pyproject.toml").exists():
+        env += f"\nEnvironment=PYTHONPATH={SOURCE_ROOT}"
+    # the backup reads the data directory and writes only DEST
+    hardening = HARDENING.format(data_dir=data_dir) + f"\nReadWritePaths={backup_dir}"
+    command = shlex.join(_program("centre-kiosk") + ["backup", str(backup_dir), "--keep", str(keep)])
+    return {
+        BACKUP: f"""[Unit]
+Description=Public service centre kiosk: nightly backup to {backup_dir}
+After={SERVER}
+RequiresMountsFor={backup_dir}
+
+[Service]
+Type=oneshot
+User={user}
+Group={user}
+WorkingDirectory={data_dir}
+{env}
+ExecStart={command}
+Nice=10
+IOSchedulingClass=idle
+TimeoutStartSec=2h
+LogsDirectory=centre-kiosk
+{hardening}
+""",
+        BACKUP_TIMER: f"""[Unit]
+Description=Public service centre kiosk: backup every night at {at}
+
+[Timer]
+OnCalendar=*-*-* {at}:00
+Persistent=true
+RandomizedDelaySec=10min
+Unit={BACKUP}
+
+[Install]
+WantedBy=timers.target
+""",
+    }
 
 
 def _ensure_user(name: str, home: Path, *, dry: bool) -> bool:
@@ -188,9 +235,14 @@ def _systemctl(root: Path, *args: str) -> None:
               help="user of the touchscreen's browser session (no access to the data)")
 @click.option("--screen-size", default=None, help="touchscreen W,H (default 1080,1920)")
 @click.option("--no-browser", is_flag=True, help="no touchscreen on this machine: leave out the browser unit")
+@click.option("--backup-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="back up to this folder every night (a USB stick's or a network share's mount point)")
+@click.option("--backup-keep", default=7, show_default=True, type=click.IntRange(1, 365),
+              help="backup generations kept")
+@click.option("--backup-at", default="21:30", show_default=True, help="local time of the nightly backup (HH:MM)")
 @click.option("--no-enable", is_flag=True, help="write the units without enabling them")
 def install_service_command(user, data_dir, root, instance, host, port, sync_every, sync_jitter, browser_user,
-                            screen_size, no_browser, no_enable):
+                            screen_size, no_browser, backup_dir, backup_keep, backup_at, no_enable):
     """Write and enable the systemd units of this centre machine (server, sync timer, browser)."""
     root = root.resolve()
     data_dir = (data_dir or Path(current_app.config["DATA_DIR"])).absolute()
@@ -201,6 +253,14 @@ def install_service_command(user, data_dir, root, instance, host, port, sync_eve
                   browser=shutil.which("chromium") or "/usr/bin/chromium", screen_size=screen_size)
     if no_browser:
         texts.pop(BROWSER)
+    if backup_dir is not None:
+        hour, _, minute = backup_at.partition(":")
+        if not (hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60 and len(minute) == 2):
+            raise click.BadParameter(f"{backup_at!r} is not a time of day like 21:30", param_hint="--backup-at")
+        if not backup_dir.is_absolute():
+            raise click.BadParameter("give the backup folder as an absolute path", param_hint="--backup-dir")
+        texts.update(backup_units(user=user, data_dir=data_dir, instance=instance, backup_dir=backup_dir,
+                                  keep=backup_keep, at=f"{int(hour):02d}:{minute}"))
     unit_dir = root / UNIT_DIR
     unit_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -227,10 +287,10 @@ def install_service_command(user, data_dir, root, instance, host, port, sync_eve
     if not below_root:
         _systemctl(root, "daemon-reload")
     if not no_enable:
-        enable = [SERVER, TIMER] + ([] if no_browser else [BROWSER])
+        enable = [SERVER, TIMER] + ([] if no_browser else [BROWSER]) + ([BACKUP_TIMER] if backup_dir else [])
         _systemctl(root, "enable", *enable)
         click.echo("enabled " + ", ".join(enable) + ("" if below_root else
-                   "; start them with: systemctl start centre-kiosk.service centre-kiosk-sync.timer"))
+                   "; start them with: systemctl start " + " ".join(n for n in enable if n != BROWSER)))
 
 
 @click.command("uninstall-service")

@@ -40,7 +40,8 @@ def installed(app, tmp_path):
     port = free_port()
     result = app.test_cli_runner().invoke(args=[
         "install-service", "--root", str(root), "--data-dir", str(data), "--user", "kiosk",
-        "--host", "127.0.0.1", "--port", str(port), "--sync-jitter", "45"])
+        "--host", "127.0.0.1", "--port", str(port), "--sync-jitter", "45",
+        "--backup-dir", str(tmp_path / "usb" / "backups"), "--backup-at", "2:05"])
     assert result.exit_code == 0, result.output
     return root, data, port
 
@@ -50,7 +51,7 @@ def test_units_pass_systemd_analyze_verify(installed):
     root, _, _ = installed
     assert shutil.which("systemd-analyze"), "install Debian's systemd package (./run test does)"
     paths = sorted(str(p) for p in (root / "etc/systemd/system").glob("centre-kiosk*.*") if p.suffix != ".json")
-    assert len(paths) == 4
+    assert len(paths) == 6
     result = subprocess.run(["systemd-analyze", "verify", *paths], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
 
@@ -76,10 +77,17 @@ def test_unit_contents(installed):
     argv = shlex.split(browser["ExecStart"][0])
     assert argv[0].endswith("cage") and "--kiosk" in argv and argv[-1] == f"http://127.0.0.1:{port}/kiosk"
     assert browser["InaccessiblePaths"] == [f"-{data}"]
+    backup = unit_settings((unit_dir / units.BACKUP).read_text())
+    usb = str(data.parent.parent / "usb" / "backups")
+    assert backup["User"] == ["kiosk"] and backup["Type"] == ["oneshot"] and backup["RequiresMountsFor"] == [usb]
+    assert shlex.split(backup["ExecStart"][0])[-4:] == ["backup", usb, "--keep", "7"]
+    assert backup["ReadWritePaths"] == [str(data), usb], "the backup writes its folder and nothing else"
+    nightly = unit_settings((unit_dir / units.BACKUP_TIMER).read_text())
+    assert nightly["OnCalendar"] == ["*-*-* 02:05:00"] and nightly["Persistent"] == ["true"]
     target = root / str(data).lstrip("/")
     assert stat.S_IMODE(target.stat().st_mode) == 0o700
     for wants, name in (("multi-user.target.wants", units.SERVER), ("timers.target.wants", units.TIMER),
-                        ("graphical.target.wants", units.BROWSER)):
+                        ("graphical.target.wants", units.BROWSER), ("timers.target.wants", units.BACKUP_TIMER)):
         link = unit_dir / wants / name
         assert link.is_symlink() and os.readlink(link) == f"/etc/systemd/system/{name}"
 
@@ -126,9 +134,11 @@ def test_uninstall_removes_exactly_what_install_wrote(app, tmp_path):
     (root / "etc/systemd/system/multi-user.target.wants/other.service").symlink_to("/etc/systemd/system/other.service")
     before = tree(root)
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["install-service", "--root", str(root), "--data-dir", str(data)])
+    result = runner.invoke(args=["install-service", "--root", str(root), "--data-dir", str(data),
+                                 "--backup-dir", "/media/usb/kiosk-backups"])
     assert result.exit_code == 0, result.output
-    assert len(tree(root) - before) > 6
+    assert (root / "etc/systemd/system" / units.BACKUP_TIMER).exists()
+    assert len(tree(root) - before) > 8
     result = runner.invoke(args=["uninstall-service", "--root", str(root)])
     assert result.exit_code == 0, result.output
     data_paths = {str(Path(str(data).lstrip("/"))), *(str(p) for p in Path(str(data).lstrip("/")).parents
@@ -147,3 +157,9 @@ def test_no_enable_and_no_browser(app, tmp_path):
     assert result.exit_code == 0, result.output
     names = {p.name for p in (root / "etc/systemd/system").iterdir()}
     assert names == {units.SERVER, units.SYNC, units.TIMER, "centre-kiosk.manifest.json"}
+    for wrong, says in ((["--backup-dir", "/media/usb", "--backup-at", "25:00"], "not a time of day"),
+                        (["--backup-dir", "relative/folder"], "absolute path")):
+        refused = app.test_cli_runner().invoke(args=["install-service", "--root", str(tmp_path / "other"),
+                                                     "--data-dir", str(tmp_path / "d"), *wrong])
+        assert refused.exit_code == 2 and says in refused.output, refused.output
+        assert not (tmp_path / "other").exists(), "nothing written"
