@@ -32,6 +32,10 @@ bp = Blueprint("auth", __name__, url_prefix="/staff")
 
 # what a staff session leaves in the cookie (older versions kept the staff id and role there)
 STAFF_KEYS = ("sid", "counter", "staff", "staff_role", "staff_fp", "staff_seen_at")
+# kept in the cookie from a session's expiry to the next login, so that every request of the screen
+# (a click, a live refresh, the stream reconnecting: whichever the server saw first ended the
+# session) sends to a login page that says why
+EXPIRED_KEY = "staff_expired"
 
 
 class KioskSessionInterface(SecureCookieSessionInterface):
@@ -99,11 +103,11 @@ def current_staff() -> dict | None:
         doc = kiosk().centre.store.get("staff", record.staff) if record else None
         if record is None:
             end_session("idle, ended elsewhere or unknown")
-            g.session_expired = True
+            g.session_expired = session[EXPIRED_KEY] = True
         elif doc is None or not doc.get("active", True) or pin_fingerprint(doc["pin_hash"]) != record.fingerprint:
             g.staff_session = record
             end_session("staff record changed")
-            g.session_expired = True
+            g.session_expired = session[EXPIRED_KEY] = True
         else:
             staff = doc
             g.staff_session = record
@@ -127,7 +131,7 @@ def login_url() -> str:
         parts = urlsplit(request.headers["HX-Current-URL"])
         target = parts.path + (f"?{parts.query}" if parts.query else "")
     query = {"next": target} if target and safe_next(target) else {}
-    if g.get("session_expired"):
+    if session.get(EXPIRED_KEY) or g.get("session_expired"):
         query["expired"] = "1"
     return url_for("auth.login") + (f"?{urlencode(query)}" if query else "")
 
@@ -214,6 +218,7 @@ def do_login():
     end_session("new login")
     rotate_csrf_token()
     # a new id at every login: an id planted in the browser before login is never promoted
+    session.pop(EXPIRED_KEY, None)
     session["sid"], _record = sessions().start(staff, kind="screen", address=request.remote_addr or "")
     log.info("staff %s logged in on the screens", staff["id"])
     return htmx.redirect(target if safe_next(target) else _home_for(staff["role"]))

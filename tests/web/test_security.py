@@ -161,6 +161,25 @@ def test_staff_session_expires_after_idle_time_and_htmx_follows(app, attendant, 
         assert "staff" not in session
 
 
+def test_an_expired_session_says_so_whichever_request_of_the_screen_comes_first(app, attendant, clock):
+    """The console's live stream may reconnect after the idle time before the attendant clicks: it
+    is refused (and ends the session), and the click then still lands on "your session expired"."""
+    attendant.post("/counter/open", {"counter": "1"})
+    clock.advance(minutes=app.config["STAFF_IDLE_MIN"] + 1)
+    stream = attendant.client.get("/events/staff", headers={"Accept": "text/event-stream"})
+    assert stream.status_code == 401
+    click = attendant.post("/counter/1/call-next")
+    assert click.status_code == 401 and "expired=1" in click.headers["HX-Redirect"]
+    refresh = attendant.get("/counter/1/waiting", htmx=True)
+    assert "expired=1" in refresh.headers["HX-Redirect"], "every request of the screen says it, until a login"
+    page = attendant.client.get("/staff/login?expired=1")
+    assert page.status_code == 200
+    attendant.client.post("/staff/login", data={"staff": "demo", "pin": "0000",
+                                                "csrf_token": csrf_from(page.get_data(as_text=True))})
+    with attendant.client.session_transaction() as session:
+        assert "staff_expired" not in session and "sid" in session
+
+
 def test_activity_keeps_the_session(app, attendant, clock):
     """A click within the idle time extends the session."""
     idle = app.config["STAFF_IDLE_MIN"]
