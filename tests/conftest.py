@@ -131,10 +131,14 @@ class WsgiServer:
             pass  # the socket was closed by stop()
 
     def stop(self):
-        """Stop accepting, finish the worker threads."""
+        """Stop accepting, finish the worker threads, and close the connections clients kept
+        alive (waitress's close() closes only the listening socket)."""
         self.server.task_dispatcher.shutdown(timeout=5)
+        channels = [c for c in list(self.server._map.values()) if c is not self.server]
         self.server.close()
         self.thread.join(timeout=5)
+        for channel in channels:
+            channel.close()
 
 
 @pytest.fixture
