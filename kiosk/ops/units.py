@@ -59,20 +59,26 @@ def _program(name: str) -> list[str]:
     return [sys.executable, "-m", "flask", "--app", "kiosk"] + (["sync"] if name == "centre-sync" else [])
 
 
-def units(*, user: str, data_dir: Path, instance: Path, host: str, port: int, sync_every_s: int,
-          sync_jitter_s: int, browser_user: str, compositor: str, browser: str, screen_size: str | None) -> dict:
-    """Unit file name -> text."""
+def _environment(data_dir: Path, instance: Path) -> str:
+    """The Environment= lines every unit running the kiosk's code has."""
     env = (f"Environment=KIOSK_DATA_DIR={data_dir}\nEnvironment=KIOSK_INSTANCE_PATH={instance}\n"
            "Environment=PYTHONUNBUFFERED=1")
     if (SOURCE_ROOT / "pyproject.toml").exists():  # run from a source checkout, not an installed wheel
         env += f"\nEnvironment=PYTHONPATH={SOURCE_ROOT}"
+    return env
+
+
+def units(*, user: str, data_dir: Path, instance: Path, host: str, port: int, sync_every_s: int,
+          sync_jitter_s: int, browser_user: str, compositor: str, browser: str, screen_size: str | None) -> dict:
+    """Unit file name -> text."""
+    env = _environment(data_dir, instance)
     hardening = HARDENING.format(data_dir=data_dir)
     serve = shlex.join(_program("centre-kiosk") + ["serve", "--host", host, "--port", str(port)])
     sync = shlex.join(_program("centre-sync") + ["--quiet"])
     local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     chromium = shlex.join([compositor, "--"] + command_line("kiosk", f"http://{local}:{port}/kiosk", browser=browser,
                                                              window_size=screen_size))
-    texts = {
+    return {
         SERVER: f"""[Unit]
 Description=Public service centre kiosk (server)
 After=network.target
@@ -150,15 +156,11 @@ InaccessiblePaths=-{data_dir}
 WantedBy=graphical.target
 """,
     }
-    return texts
 
 
 def backup_units(*, user: str, data_dir: Path, instance: Path, backup_dir: Path, keep: int, at: str) -> dict:
     """The nightly backup's unit and timer (file name -> text)."""
-    env = (f"Environment=KIOSK_DATA_DIR={data_dir}\nEnvironment=KIOSK_INSTANCE_PATH={instance}\n"
-           "Environment=PYTHONUNBUFFERED=1")
-    if (SOURCE_ROOT / "pyproject.toml").exists():
-        env += f"\nEnvironment=PYTHONPATH={SOURCE_ROOT}"
+    env = _environment(data_dir, instance)
     # the backup reads the data directory and writes only DEST
     hardening = HARDENING.format(data_dir=data_dir) + f"\nReadWritePaths={backup_dir}"
     command = shlex.join(_program("centre-kiosk") + ["backup", str(backup_dir), "--keep", str(keep)])

@@ -103,6 +103,12 @@ def enroll():
     return jsonify(body.model_dump()), 201
 
 
+def _signed_by(conn, body: bytes, now):
+    """The enrolled device that signed this request (ApiError 401 otherwise)."""
+    return auth.authenticate(conn, method=request.method, path=_signed_path(), headers=request.headers,
+                             body=body, now=now, max_skew_s=_central().max_skew_s)
+
+
 @bp.post("/push")
 def push():
     """Apply a batch of journal commits and answer with the device's new cursor."""
@@ -110,8 +116,7 @@ def push():
     body = request.get_data()
     now = central.clock.now()
     with central.engine.begin() as conn:
-        device = auth.authenticate(conn, method="POST", path=_signed_path(), headers=request.headers,
-                                   body=body, now=now, max_skew_s=central.max_skew_s)
+        device = _signed_by(conn, body, now)
         batch, checked = _parse_push(body)
         result = ingest.apply_push(conn, device, batch, checked, body_sha256=hashlib.sha256(body).hexdigest(),
                                    now=now, clock_offset_s=_offset(now, request.headers.get(protocol.H_DEVICE_TIME)))
@@ -125,8 +130,7 @@ def checkpoint():
     body = request.get_data()
     now = central.clock.now()
     with central.engine.begin() as conn:
-        device = auth.authenticate(conn, method="POST", path=_signed_path(), headers=request.headers,
-                                   body=body, now=now, max_skew_s=central.max_skew_s)
+        device = _signed_by(conn, body, now)
         req = _parse(protocol.CheckpointRequest, body)
         doc = req.checkpoint
         reason = checkpoints.refusal(doc, device)
@@ -146,8 +150,7 @@ def pull():
     body = request.get_data()
     now = central.clock.now()
     with central.engine.begin() as conn:
-        device = auth.authenticate(conn, method="GET", path=_signed_path(), headers=request.headers,
-                                   body=body, now=now, max_skew_s=central.max_skew_s)
+        device = _signed_by(conn, body, now)
         try:
             query = PullQuery.model_validate(request.args.to_dict())
         except ValidationError as exc:
