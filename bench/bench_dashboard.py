@@ -75,7 +75,8 @@ def build(url: str, *, centres: int, per_day: int, days: int, seed: int = 7) -> 
                            "day": day.isoformat(), "events": [{"state": s, "at": _iso(t), "counter": "1", "by": "a"}
                                                              for s, t in evs]}
                     records.append({"centre": code, "tbl": "tickets", "key": tid, "device_id": device, "seq": 1,
-                                    "hlc": "1", "doc": doc, "deleted": False, "received_at": NOW, "updated_at": NOW})
+                                    "hlc": "1", "doc": doc, "deleted": False, "received_at": NOW, "updated_at": NOW,
+                                    "day": doc["day"]})  # as ingest fills it
                     events.extend({"ticket_id": tid, "idx": i, "centre": code, "device_id": device, "state": s,
                                    "at": _iso(t), "counter": "1", "by": "a", "event": {}, "received_at": NOW}
                                   for i, (s, t) in enumerate(evs))
@@ -83,6 +84,7 @@ def build(url: str, *, centres: int, per_day: int, days: int, seed: int = 7) -> 
                         status = "open" if rng.random() < 0.05 else "completed"
                         records.append({"centre": code, "tbl": "requests", "key": "R" + tid, "device_id": device,
                                         "seq": 1, "hlc": "1", "deleted": False, "received_at": NOW, "updated_at": NOW,
+                                        "day": None,
                                         "doc": {"id": "R" + tid, "status": status, "service": "A",
                                                 "due_at": _iso(issued + dt.timedelta(hours=72))}})
                 if len(events) > 40_000:

@@ -17,6 +17,7 @@ from pathlib import Path
 from flask import Flask, abort, jsonify, render_template, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
+from kiosk.domain.queue_report import DEFAULT_TARGET_WAIT_MIN
 from sync import protocol
 from sync.central import db, i18n
 from sync.central.errors import ApiError
@@ -50,7 +51,7 @@ DEFAULTS = {
     # the national dashboard (docs/central.md): a centre with no sync for longer stands out, and the
     # target wait of a service that sets none
     "CENTRAL_STALE_HOURS": 6,
-    "CENTRAL_TARGET_WAIT_MIN": 20,
+    "CENTRAL_TARGET_WAIT_MIN": DEFAULT_TARGET_WAIT_MIN,
     "MAX_CONTENT_LENGTH": protocol.MAX_BODY_BYTES,
 }
 

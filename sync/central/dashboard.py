@@ -7,8 +7,9 @@ and the audit chain's status (sync/central/checkpoints.py). A centre that has no
 than CENTRAL_STALE_HOURS stands out.
 
 Each measure is one query over all centres, never one per centre: the page costs the same number
-of queries for 5 centres or 50, and reads only today's tickets and 14 days of issue events
-(indexed by centre and time), not the year behind them (bench/bench_dashboard.py).
+of queries for 5 centres or 50, and reads only today's records (by their indexed service day) and
+14 days of issue events (indexed by centre and time), not the year behind them
+(bench/bench_dashboard.py).
 """
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ import click
 from flask import Blueprint, abort, current_app, render_template
 from flask.cli import with_appcontext
 from markupsafe import Markup
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, case, func, select
 
 from kiosk.domain import queue_report
 from sync.central import checkpoints, i18n, names, receipts, views
-from sync.central.models import (Centre, ConfigDoc, Device, DeviceCursor, Record, TicketEventRow)
+from sync.central.models import Centre, Device, DeviceCursor, Record, TicketEventRow
+from sync.central.queue_report import targets_s as report_targets
 
 log = logging.getLogger(__name__)
 
@@ -77,26 +79,18 @@ def national(conn: Connection, now: dt.datetime, *, stale_hours: float, target_w
                 moment = moment.replace(tzinfo=UTC)
             rows[row[0]].update(last_sync_at=moment, backlog=int(row[2] or 0), devices=row[3])
 
-    # 2. targets: each centre's services (central's configuration)
+    # 2. targets: each centre's services (central's configuration, as the queue report reads them)
     targets: dict[str, dict[str, float]] = {code: {} for code in codes}
-    for row in conn.execute(select(ConfigDoc.centre, ConfigDoc.key, ConfigDoc.doc)
-                            .where(ConfigDoc.tbl == "services", ConfigDoc.deleted.is_(False))):
-        if row.centre in targets and isinstance(row.doc, dict):
-            minutes = row.doc.get("target_wait_min") or target_wait_min
-            targets[row.centre][row.key] = 60.0 * float(minutes)
+    for (centre, service), seconds in report_targets(conn, codes, target_wait_min).items():
+        targets[centre][service] = seconds
 
-    # 3. today's tickets and their feedback: the tickets issued today (their first event, by the
-    # events' centre-and-time index), joined to their current documents
-    lo, hi = _day_bounds(today, tz)
-    issued = (select(TicketEventRow.centre, TicketEventRow.ticket_id)
-              .where(TicketEventRow.centre.in_(codes), TicketEventRow.at >= lo, TicketEventRow.at < hi,
-                     TicketEventRow.idx == 0).subquery())
+    # 3. today's tickets and their feedback, by the records' indexed service day
     tickets: dict[str, list[dict]] = {code: [] for code in codes}
     feedback: dict[str, list[dict]] = {code: [] for code in codes}
     for row in conn.execute(select(Record.centre, Record.tbl, Record.doc)
-                            .join(issued, and_(Record.centre == issued.c.centre, Record.key == issued.c.ticket_id))
-                            .where(Record.tbl.in_(("tickets", "feedback")), Record.deleted.is_(False))):
-        if isinstance(row.doc, dict) and row.doc.get("day") == today.isoformat():
+                            .where(Record.centre.in_(codes), Record.tbl.in_(("tickets", "feedback")),
+                                   Record.day == today.isoformat(), Record.deleted.is_(False))):
+        if isinstance(row.doc, dict):
             (tickets if row.tbl == "tickets" else feedback)[row.centre].append(row.doc)
     for code in codes:
         try:
@@ -116,6 +110,7 @@ def national(conn: Connection, now: dt.datetime, *, stale_hours: float, target_w
     # 4. trend: tickets issued per local day for 14 days, counted per UTC hour in the database
     first = today - dt.timedelta(days=TREND_DAYS - 1)
     lo14, _ = _day_bounds(first, tz)
+    _, hi = _day_bounds(today, tz)
     hour = func.substr(TicketEventRow.at, 1, 13)
     for row in conn.execute(select(TicketEventRow.centre, hour, func.count())
                             .where(TicketEventRow.centre.in_(codes), TicketEventRow.at >= lo14,
@@ -227,7 +222,5 @@ def audit_verify_command():
 
 def register(app) -> None:
     """Add the dashboard's pages and the audit-verify command."""
-    app.config.setdefault("CENTRAL_STALE_HOURS", 6)
-    app.config.setdefault("CENTRAL_TARGET_WAIT_MIN", 20)
     app.register_blueprint(bp)
     app.cli.add_command(audit_verify_command)

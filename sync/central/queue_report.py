@@ -35,14 +35,16 @@ bp = Blueprint("queue_report", __name__)
 bp.before_request(views._require_operator)
 
 
-def targets_s(conn: Connection, centres: list[str]) -> dict[tuple[str, str], float]:
-    """Each centre's services' target waits in seconds, keyed by (centre, service code)."""
+def targets_s(conn: Connection, centres: list[str],
+              default_min: int = domain.DEFAULT_TARGET_WAIT_MIN) -> dict[tuple[str, str], float]:
+    """Each centre's services' target waits in seconds (central's configuration; `default_min`
+    for a service that sets none), keyed by (centre, service code)."""
     out = {}
     rows = conn.execute(select(ConfigDoc.centre, ConfigDoc.doc).where(
         ConfigDoc.tbl == "services", ConfigDoc.deleted.is_(False), ConfigDoc.centre.in_(centres)))
     for centre, doc in rows:
         if isinstance(doc, dict) and doc.get("code"):
-            minutes = doc.get("target_wait_min") or domain.DEFAULT_TARGET_WAIT_MIN
+            minutes = doc.get("target_wait_min") or default_min
             out[(centre, doc["code"])] = 60.0 * int(minutes)
     return out
 
@@ -59,11 +61,12 @@ def _records(conn: Connection, centre: str, table: str, first: dt.date, last: dt
             yield {**doc, "centre": centre} if tag else doc
 
 
-def report(conn: Connection, first: dt.date, last: dt.date, centre: str | None = None) -> dict:
+def report(conn: Connection, first: dt.date, last: dt.date, centre: str | None = None, *,
+           default_target_min: int = domain.DEFAULT_TARGET_WAIT_MIN) -> dict:
     """One centre's queue report, or with no centre the national one (a row per centre, and
     attendants and counters named CENTRE/id)."""
     centres = [centre] if centre else list(conn.execute(select(Centre.code).order_by(Centre.code)).scalars())
-    targets = targets_s(conn, centres)
+    targets = targets_s(conn, centres, default_target_min)
     national = centre is None
 
     def stream(table: str) -> Iterator[dict]:
@@ -100,6 +103,11 @@ def _args() -> tuple[dt.date, dt.date, str | None, dict[str, str]]:
     return first, last, centre, {}
 
 
+def _default_target() -> int:
+    """The target wait of a service that sets none (CENTRAL_TARGET_WAIT_MIN)."""
+    return int(current_app.config["CENTRAL_TARGET_WAIT_MIN"])
+
+
 def _weekdays() -> list[str]:
     """Monday..Sunday in the page's language (the report's weekday 0 is Monday)."""
     wide = get_day_names("wide", locale=i18n.LOCALES[i18n.current_lang()])
@@ -115,7 +123,7 @@ def page():
     with central.engine.connect() as conn:
         centres = list(conn.execute(select(Centre.code).order_by(Centre.code)).scalars())
         directory = names.directory(conn, centre)
-        result = report(conn, first, last, centre) if not errors else None
+        result = report(conn, first, last, centre, default_target_min=_default_target()) if not errors else None
     context = {"report": result, "errors": errors, "centre": centre, "centres": centres, "names": directory,
                "first": first.isoformat() if first else request.args.get("from", ""),
                "last": last.isoformat() if last else request.args.get("to", ""), "weekdays": _weekdays()}
@@ -137,7 +145,7 @@ def download(fmt: str):
         return jsonify({"error": {"code": "validation_failed", "message": "invalid date range",
                                   "fields": errors}}), 422
     with views._central().engine.connect() as conn:
-        result = report(conn, first, last, centre)
+        result = report(conn, first, last, centre, default_target_min=_default_target())
     if fmt == "json":
         return jsonify(result)
     scope = centre or "national"
