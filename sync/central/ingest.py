@@ -104,9 +104,9 @@ def _apply_commits(conn: Connection, device, commits: list[tuple[protocol.Commit
         for index, (change, reason) in enumerate(checked):
             if change is None:
                 bad.append(_quarantine_row(device, commit.s, index, commit.c[index], reason, now))
-            elif change["t"] == "checkpoints" and change["o"] == "put" and checkpoints.refusal(change["d"], device):
-                bad.append(_quarantine_row(device, commit.s, index, commit.c[index],
-                                           checkpoints.refusal(change["d"], device), now))
+            elif change["t"] == "checkpoints" and change["o"] == "put" and (
+                    refused := checkpoints.refusal(change["d"], device)):
+                bad.append(_quarantine_row(device, commit.s, index, commit.c[index], refused, now))
             elif change["o"] == "clear":
                 clears.append((change["t"], commit.s, commit.h))
                 if change["t"] == "audit":
