@@ -9,9 +9,9 @@ Layout of a store directory:
 
 A change is {"t": table, "o": "put"|"del"|"clear"|"drop", "k": key, "d": document}: "clear"
 empties a table (which goes on existing), "drop" removes it. Commits are numbered one after the
-other, with one exception: a restore (kiosk.store.backup) may start the numbering again further on
-with an empty commit {"o": "restore", "b": B}, B being the last commit before it. The in-memory TinyDB is rebuilt at
-start-up from the snapshot plus the journal; a torn last line (power cut mid-write) is cut off,
+other, with one exception: a restore (kiosk.usecases.backup) may start the numbering again further
+on with an empty commit {"o": "restore", "b": B}, B being the last commit before it. The in-memory
+TinyDB is rebuilt at start-up from the snapshot plus the journal; a torn last line (power cut mid-write) is cut off,
 anything else that does not parse is reported as corruption rather than skipped. The journal
 doubles as the sync change log (kiosk.store.feed), so segments are deleted only once compacted
 into the snapshot *and* acknowledged by the central server.
